@@ -1,0 +1,154 @@
+//! CGI (RFC 3875): one request from the environment and stdin, one response
+//! on stdout.
+//!
+//! The body is read from stdin up to `CONTENT_LENGTH`; a shorter stdin is a
+//! truncated request. Without `CONTENT_LENGTH` there is no body, unless the
+//! server passes a chunked request through (`HTTP_TRANSFER_ENCODING`), which
+//! is then read to the end of stdin.
+
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStringExt;
+
+use super::{Body, Headers, LimitedBody, Request, Response, percent_decode_path, reason_phrase};
+
+/// A request's meta-variables, taken from the process environment.
+pub struct Environment(Vec<(String, Vec<u8>)>);
+
+impl Environment {
+    pub fn from_process() -> Environment {
+        Environment::from_pairs(std::env::vars_os())
+    }
+
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (OsString, OsString)>) -> Environment {
+        Environment(
+            pairs
+                .into_iter()
+                .filter_map(|(k, v)| k.into_string().ok().map(|k| (k, v.into_vec())))
+                .collect(),
+        )
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// Why a CGI request cannot be read.
+#[derive(Debug)]
+pub struct BadRequest(pub String);
+
+/// Builds the request from meta-variables and a body source.
+pub fn request<'a>(env: &Environment, stdin: impl Read + Send + 'a) -> Result<Request<'a>, BadRequest> {
+    let method = env.get("REQUEST_METHOD").unwrap_or_default().to_ascii_uppercase();
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(BadRequest("REQUEST_METHOD is missing or invalid".into()));
+    }
+    let mut headers = Headers::new();
+    for (name, value) in &env.0 {
+        if let Some(rest) = name.strip_prefix("HTTP_") {
+            headers.push(&rest.replace('_', "-"), value.clone());
+        }
+    }
+    if let Some(ct) = env.get("CONTENT_TYPE") {
+        headers.push("content-type", ct);
+    }
+    let content_length = match env.get("CONTENT_LENGTH") {
+        None => None,
+        Some(v) if v.len() <= 19 && v.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(v.parse::<u64>().map_err(|_| BadRequest("CONTENT_LENGTH is not a number".into()))?)
+        }
+        Some(v) => return Err(BadRequest(format!("CONTENT_LENGTH {v:?} is not a number of bytes"))),
+    };
+    if let Some(n) = content_length {
+        headers.push("content-length", n.to_string());
+    }
+    let chunked = headers.get("transfer-encoding").is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
+    let body: Box<dyn Read + Send + 'a> = match content_length {
+        Some(n) => Box::new(LimitedBody::new(stdin, n)),
+        None if chunked => Box::new(stdin),
+        None => Box::new(io::empty()),
+    };
+    let query = env.get("QUERY_STRING").unwrap_or_default();
+    Ok(Request { method, path_info: path_info(env), query, headers, content_length, body })
+}
+
+/// PATH_INFO, or where the server sends none, the tail of
+/// `REQUEST_URI`/`DOCUMENT_URI` after `SCRIPT_NAME`.
+fn path_info(env: &Environment) -> String {
+    if let Some(p) = env.get("PATH_INFO") {
+        return p;
+    }
+    let script = env.get("SCRIPT_NAME").unwrap_or_default();
+    for var in ["REQUEST_URI", "DOCUMENT_URI"] {
+        if let Some(uri) = env.get(var) {
+            let path = uri.split('?').next().unwrap_or("");
+            let decoded = percent_decode_path(path);
+            if !script.is_empty()
+                && let Some(tail) = decoded.strip_prefix(&script)
+                && (tail.is_empty() || tail.starts_with('/'))
+            {
+                return tail.to_owned();
+            }
+        }
+    }
+    String::new()
+}
+
+/// Writes a CGI response (`Status:` line, headers, blank line, body).
+pub fn write_response(out: &mut dyn Write, response: Response, head: bool) -> io::Result<()> {
+    let mut header = format!("Status: {} {}\r\n", response.status, reason_phrase(response.status));
+    for (name, value) in response.header_lines() {
+        header.push_str(&name);
+        header.push_str(": ");
+        header.push_str(&value);
+        header.push_str("\r\n");
+    }
+    header.push_str("\r\n");
+    out.write_all(header.as_bytes())?;
+    if !head {
+        response.body.write_to(out)?;
+    }
+    out.flush()
+}
+
+/// The response to a request that could not even be read.
+pub fn bad_request(message: &str) -> Response {
+    Response::new(400)
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .header("X-Content-Type-Options", "nosniff")
+        .body(Body::Bytes(message.as_bytes().to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Environment {
+        Environment::from_pairs(pairs.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))))
+    }
+
+    #[test]
+    fn path_info_falls_back_to_the_request_uri() {
+        let e = env(&[("SCRIPT_NAME", "/cgi-bin/upspool"), ("REQUEST_URI", "/cgi-bin/upspool/abc-1?x=1")]);
+        assert_eq!(path_info(&e), "/abc-1");
+        let e = env(&[("SCRIPT_NAME", "/cgi-bin/upspool"), ("REQUEST_URI", "/cgi-bin/upspool?x=1")]);
+        assert_eq!(path_info(&e), "");
+        let e = env(&[("PATH_INFO", "/p"), ("REQUEST_URI", "/other")]);
+        assert_eq!(path_info(&e), "/p");
+    }
+
+    #[test]
+    fn content_length_must_be_digits() {
+        let e = env(&[("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", "12x")]);
+        assert!(request(&e, io::empty()).is_err());
+        let e = env(&[("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", "3"), ("HTTP_UPLOAD_NAME", "a")]);
+        let r = request(&e, &b"abcdef"[..]).unwrap();
+        assert_eq!(r.content_length, Some(3));
+        assert_eq!(r.headers.get("upload-name").as_deref(), Some("a"));
+    }
+}

@@ -1,0 +1,16 @@
+//! upspool receives browser uploads from Fine Uploader and FilePond into a
+//! spool directory that many processes and hosts may share, running as a CGI
+//! program, a FastCGI application or a small HTTP server.
+//!
+//! Data flows one way: [`gateway`] (transport → [`gateway::Request`]) →
+//! [`protocol`] (widget protocols) → [`spool`] (the store).
+
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod config;
+pub mod demo;
+pub mod gateway;
+pub mod log;
+pub mod protocol;
+pub mod spool;

@@ -1,0 +1,445 @@
+//! FilePond's server API (filepond.md): process, chunked transfers (start,
+//! `PATCH`, `HEAD` resume), revert, restore, load, and the fetch entry point.
+//!
+//! Errors are a status with its standard reason phrase and one plain-text
+//! sentence (§2.2). Ids are minted here from the OS random source (§2.3).
+
+use std::io::{self, Read};
+
+use serde_json::{Map, Value};
+
+use super::download::file_response;
+use super::multipart::Part;
+use super::names::{clean_name, extension_allowed, guess_type, stored_type};
+use super::params::Params;
+use super::{Handler, private, text};
+use crate::gateway::{Body, Headers, Request, Response};
+use crate::log;
+use crate::spool::{Entry, Id, Installed, Protocol, Record, SpoolError, Variant, WriteError};
+
+/// Largest metadata part (§3).
+const MAX_METADATA: usize = 64 * 1024;
+/// Largest revert body.
+const MAX_REVERT_BODY: u64 = 4096;
+/// Largest value of `Upload-Offset` / `Upload-Length`.
+const MAX_NUMBER: u64 = i64::MAX as u64;
+
+/// A failed FilePond request.
+struct Failure {
+    status: u16,
+    message: String,
+    offset: Option<u64>,
+}
+
+impl Failure {
+    fn new(status: u16, message: impl Into<String>) -> Failure {
+        Failure { status, message: message.into(), offset: None }
+    }
+    fn spool(e: SpoolError) -> Failure {
+        log::error(format_args!("filepond: {e}"));
+        match e {
+            SpoolError::Full => Failure::new(507, "The server has no space left for uploads."),
+            SpoolError::Busy => Failure::new(503, "The upload is busy with another request; try again."),
+            _ => Failure::new(500, "The server could not store the upload."),
+        }
+    }
+    fn write(e: WriteError) -> Failure {
+        match e {
+            WriteError::Source(e) => Failure::new(400, e.to_string()),
+            WriteError::Spool(e) => Failure::spool(e),
+        }
+    }
+    fn into_response(self) -> Response {
+        log::warn(format_args!("filepond: {} {}", self.status, self.message));
+        let mut r = text(self.status, &self.message);
+        if let Some(offset) = self.offset {
+            r.set_header("Upload-Offset", offset.to_string());
+        }
+        r
+    }
+}
+
+type Outcome = Result<Response, Failure>;
+
+fn answer(outcome: Outcome) -> Response {
+    outcome.unwrap_or_else(Failure::into_response)
+}
+
+/// A `400` with a message, for malformed requests found before dispatch.
+pub(super) fn bad_request(message: &str) -> Response {
+    Failure::new(400, message).into_response()
+}
+
+/// `405` for methods the endpoint does not serve.
+pub(super) fn method_not_allowed() -> Response {
+    let mut r = Failure::new(405, "This method is not served by the upload endpoint.").into_response();
+    r.set_header("Allow", super::cors::METHODS);
+    r
+}
+
+fn parse_id(text: &str) -> Result<Id, Failure> {
+    Id::parse(text).map_err(|e| Failure::new(400, format!("Invalid id: {e}.")))
+}
+
+/// A header holding 1*DIGIT up to 2^63-1.
+fn header_number(headers: &Headers, name: &str) -> Result<Option<u64>, Failure> {
+    let Some(raw) = headers.get(name) else { return Ok(None) };
+    let v = raw.trim();
+    if v.is_empty() || v.len() > 19 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Failure::new(400, format!("{name} must be a whole number of bytes, not {raw:?}.")));
+    }
+    match v.parse::<u64>() {
+        Ok(n) if n <= MAX_NUMBER => Ok(Some(n)),
+        _ => Err(Failure::new(400, format!("{name} is too large."))),
+    }
+}
+
+fn created(id: &Id) -> Response {
+    private(Response::new(201))
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .body(Body::Bytes(id.as_str().as_bytes().to_vec()))
+}
+
+/// Does a part name match a configured FilePond field (`name` or `name[]`)?
+fn is_field(h: &Handler, name: Option<&str>) -> bool {
+    let Some(name) = name else { return false };
+    let bare = name.strip_suffix("[]").unwrap_or(name);
+    h.config.filepond_fields.iter().any(|f| f == bare)
+}
+
+/// `POST` multipart without Fine Uploader fields: process (§3) or transfer start (§4.1).
+pub(super) fn process<'r>(
+    h: &Handler,
+    headers: &Headers,
+    mut form: super::multipart::Multipart<'r>,
+    first: Option<Part<'r>>,
+) -> Response {
+    answer((|| {
+        let mut metadata: Option<Map<String, Value>> = None;
+        let mut main: Option<(String, Option<String>, u64)> = None;
+        let mut variants = Vec::new();
+        let mut scratch = None;
+        let mut next = first;
+        loop {
+            let mut part = match next.take() {
+                Some(p) => p,
+                None => match form.next_part().map_err(|e| Failure::new(400, e.0))? {
+                    Some(p) => p,
+                    None => break,
+                },
+            };
+            if !is_field(h, part.name.as_deref()) {
+                io::copy(&mut part, &mut io::sink()).map_err(|e| Failure::new(400, e.to_string()))?;
+                continue;
+            }
+            if let Some(filename) = part.filename.clone() {
+                let name = clean_name(&filename);
+                if main.is_none() && !extension_allowed(&h.config.allowed_extensions, &name) {
+                    return Err(Failure::new(415, format!("Files like {name:?} are not allowed here.")));
+                }
+                if scratch.is_none() {
+                    scratch = Some(h.spool.scratch().map_err(Failure::spool)?);
+                }
+                let Some(area) = scratch.as_mut() else { unreachable!("created above") };
+                let written = area.write_file(&mut part, h.config.max_size).map_err(Failure::write)?;
+                if written.overflow {
+                    return Err(Failure::new(413, format!("The file is larger than the limit of {} bytes.", h.config.max_size)));
+                }
+                let media_type = stored_type(part.content_type.as_deref(), &name);
+                if main.is_none() {
+                    main = Some((name, Some(media_type), written.len));
+                } else {
+                    variants.push(Variant { name, size: written.len, media_type: Some(media_type) });
+                }
+            } else if metadata.is_none() {
+                let text = part.text(MAX_METADATA).map_err(|e| {
+                    if e.0.contains("longer than") {
+                        Failure::new(413, "The metadata part is larger than 64 KiB.")
+                    } else {
+                        Failure::new(400, e.0)
+                    }
+                })?;
+                metadata = Some(parse_metadata(&text)?);
+            } else {
+                io::copy(&mut part, &mut io::sink()).map_err(|e| Failure::new(400, e.to_string()))?;
+            }
+        }
+        let metadata = metadata.unwrap_or_default();
+        let id = Id::mint().map_err(|e| Failure::spool(SpoolError::Io { action: "make an id", source: e }))?;
+        let mut record = Record::new(&id, Protocol::FilePond);
+        record.metadata = metadata;
+        match (main, scratch) {
+            (Some((name, media_type, len)), Some(scratch)) => {
+                record.name = Some(name);
+                record.media_type = media_type;
+                record.size = Some(len);
+                record.received = len;
+                record.variants = variants;
+                let lock = h.spool.lock(&id).map_err(Failure::spool)?;
+                match lock.install(scratch, &mut record).map_err(Failure::spool)? {
+                    Installed::New(_) => Ok(created(&id)),
+                    Installed::Kept(_) => Err(Failure::new(500, "An id collision happened; try again.")),
+                }
+            }
+            _ => start_transfer(h, headers, record),
+        }
+    })())
+}
+
+fn parse_metadata(text: &str) -> Result<Map<String, Value>, Failure> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(Failure::new(400, "The metadata part must be a JSON object.")),
+    }
+}
+
+/// §4.1: a transfer start, once the form held no file.
+fn start_transfer(h: &Handler, headers: &Headers, mut record: Record) -> Outcome {
+    let Some(length) = header_number(headers, "upload-length")? else {
+        let fields = h.config.filepond_fields.join(" or ");
+        return Err(Failure::new(400, format!("No file part named {fields}, and missing Upload-Length for a chunked transfer.")));
+    };
+    if length > h.config.max_size {
+        return Err(Failure::new(413, format!("The file is {length} bytes; the limit is {} bytes.", h.config.max_size)));
+    }
+    record.size = Some(length);
+    let id = Id::parse(&record.id).map_err(|e| Failure::new(500, e.to_string()))?;
+    let lock = h.spool.lock(&id).map_err(Failure::spool)?;
+    lock.create(&record).map_err(Failure::spool)?;
+    Ok(created(&id))
+}
+
+/// A `POST` that is neither multipart nor Fine Uploader's: a transfer start
+/// with an empty body (non-browser clients), else an error.
+pub(super) fn post_without_form(h: &Handler, request: Request<'_>) -> Response {
+    answer((|| {
+        if request.content_length.unwrap_or(0) == 0 && request.headers.get_bytes("upload-length").is_some() {
+            let id = Id::mint().map_err(|e| Failure::spool(SpoolError::Io { action: "make an id", source: e }))?;
+            return start_transfer(h, &request.headers, Record::new(&id, Protocol::FilePond));
+        }
+        Err(Failure::new(400, "The upload must be multipart/form-data."))
+    })())
+}
+
+/// `PATCH ?patch=<id>`: one chunk (§4.2).
+pub(super) fn patch(h: &Handler, query: &Params, request: Request<'_>) -> Response {
+    answer((|| {
+        let Some(id_text) = query.get("patch") else {
+            return Err(Failure::new(400, "PATCH needs ?patch=<id>."));
+        };
+        let id = parse_id(id_text)?;
+        let headers = &request.headers;
+        let entry = h.spool.lookup(&id).map_err(Failure::spool)?;
+        if entry == Entry::Absent {
+            return Err(Failure::new(404, "There is no transfer with this id."));
+        }
+        let ct = headers.get("content-type").unwrap_or_default();
+        if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/offset+octet-stream") {
+            return Err(Failure::new(415, "A chunk must be sent as application/offset+octet-stream."));
+        }
+        let Some(offset) = header_number(headers, "upload-offset")? else {
+            return Err(Failure::new(400, "Missing Upload-Offset."));
+        };
+        let (length, complete) = match &entry {
+            Entry::Incoming(r) | Entry::Complete(r) => (r.size.unwrap_or(r.received), r.complete),
+            Entry::Absent => unreachable!("checked above"),
+        };
+        if let Some(declared) = header_number(headers, "upload-length")?
+            && declared != length
+        {
+            return Err(Failure::new(400, format!("Upload-Length {declared} differs from the transfer's {length} bytes.")));
+        }
+        let declared_end = match request.content_length {
+            Some(n) => match offset.checked_add(n).filter(|e| *e <= length) {
+                Some(e) => Some(e),
+                None => return Err(Failure::new(400, format!("The chunk reaches past the transfer's {length} bytes."))),
+            },
+            None if offset > length => {
+                return Err(Failure::new(400, format!("Upload-Offset {offset} is past the transfer's {length} bytes.")));
+            }
+            None => None,
+        };
+        if complete {
+            return Ok(no_content(length));
+        }
+        let upload_name = headers
+            .get_bytes("upload-name")
+            .filter(|n| !n.is_empty())
+            .map(clean_name);
+        let received = {
+            let lock = h.spool.lock(&id).map_err(Failure::spool)?;
+            let Entry::Incoming(mut record) = lock.entry().map_err(Failure::spool)? else {
+                return Ok(no_content(length));
+            };
+            if record.protocol != Protocol::FilePond {
+                return Err(Failure::new(409, "This id is not a FilePond transfer."));
+            }
+            if let (Some(name), None) = (upload_name, &record.name) {
+                if !extension_allowed(&h.config.allowed_extensions, &name) {
+                    lock.remove().map_err(Failure::spool)?;
+                    return Err(Failure::new(415, format!("Files like {name:?} are not allowed here.")));
+                }
+                record.media_type = Some(guess_type(&name).to_owned());
+                record.name = Some(name);
+                lock.save(&record).map_err(Failure::spool)?;
+            }
+            record.received
+        };
+        if offset > received {
+            return Err(Failure {
+                offset: Some(received),
+                ..Failure::new(409, format!("Upload-Offset {offset} does not match the {received} bytes received."))
+            });
+        }
+        // Bytes below `received` are a retransmission: skip them, store the rest.
+        let mut body = request.body;
+        let skip = received - offset;
+        let skipped = io::copy(&mut (&mut body).take(skip), &mut io::sink()).map_err(|e| Failure::new(400, e.to_string()))?;
+        let want = match declared_end {
+            Some(end) => end.saturating_sub(received),
+            None => length - received,
+        };
+        if skipped < skip || want == 0 {
+            // Nothing new; an empty trailing chunk may still complete the transfer.
+            return finish_patch(h, &id, received, received);
+        }
+        match h.spool.write_at(&id, received, want, &mut body).map_err(Failure::write)? {
+            Some(w) if w.overflow => Err(Failure::new(400, format!("The chunk reaches past the transfer's {length} bytes."))),
+            Some(w) if declared_end.is_some() && w.len != want => {
+                Err(Failure::new(400, format!("The chunk body has {} bytes, not the {want} announced.", w.len)))
+            }
+            Some(w) => finish_patch(h, &id, received, received + w.len),
+            None => Ok(no_content(length)),
+        }
+    })())
+}
+
+/// Advances `received` from `from` to `to` under the lock; completes the
+/// transfer when every byte is in.
+fn finish_patch(h: &Handler, id: &Id, from: u64, to: u64) -> Outcome {
+    let lock = h.spool.lock(id).map_err(Failure::spool)?;
+    let mut record = match lock.entry().map_err(Failure::spool)? {
+        Entry::Incoming(r) => r,
+        Entry::Complete(r) => return Ok(no_content(r.size.unwrap_or(r.received))),
+        Entry::Absent => return Err(Failure::new(404, "The transfer was reverted meanwhile.")),
+    };
+    if record.received == from {
+        record.received = to;
+    } else if record.received < from {
+        return Err(Failure {
+            offset: Some(record.received),
+            ..Failure::new(409, format!("The transfer is at {} bytes.", record.received))
+        });
+    }
+    let length = record.size.unwrap_or(0);
+    if record.received >= length {
+        if record.media_type.is_none() {
+            record.media_type = Some(guess_type(record.name.as_deref().unwrap_or("")).to_owned());
+        }
+        lock.complete(&mut record).map_err(Failure::spool)?;
+        log::info(format_args!("filepond: transfer {id} complete, {length} bytes"));
+    } else {
+        record.updated = crate::spool::unix_now();
+        lock.save(&record).map_err(Failure::spool)?;
+    }
+    Ok(no_content(record.received))
+}
+
+fn no_content(offset: u64) -> Response {
+    private(Response::new(204)).header("Upload-Offset", offset.to_string())
+}
+
+/// `DELETE` with the id as body: revert (§5). Idempotent.
+pub(super) fn revert(h: &Handler, request: Request<'_>) -> Response {
+    answer((|| {
+        let mut bytes = Vec::new();
+        request
+            .body
+            .take(MAX_REVERT_BODY + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Failure::new(400, e.to_string()))?;
+        if bytes.len() as u64 > MAX_REVERT_BODY {
+            return Err(Failure::new(400, "The revert body must be just the id."));
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let id = parse_id(text.trim_matches(|c: char| c.is_ascii_whitespace()))?;
+        let lock = h.spool.lock(&id).map_err(Failure::spool)?;
+        if lock.remove().map_err(Failure::spool)? {
+            log::info(format_args!("filepond: reverted {id}"));
+        }
+        Ok(private(Response::new(204)))
+    })())
+}
+
+/// `GET`/`HEAD`: restore, load, fetch, or the resume offset query.
+pub(super) fn get(h: &Handler, query: &Params, request: &Request<'_>) -> Response {
+    answer((|| {
+        if request.method == "HEAD"
+            && let Some(id) = query.get("patch")
+        {
+            return offset(h, &parse_id(id)?);
+        }
+        if let Some(id) = query.get("restore") {
+            return restore(h, &parse_id(id)?);
+        }
+        if let Some(source) = query.get("load") {
+            return load(h, source);
+        }
+        if let Some(url) = query.get("fetch") {
+            return super::fetch::fetch(h, url, request.method == "HEAD").map_err(|(status, message)| Failure::new(status, message));
+        }
+        Err(Failure::new(400, "Nothing to do: the request names no action (restore, load, fetch, patch, session)."))
+    })())
+}
+
+/// `HEAD ?patch=<id>` (§4.4).
+fn offset(h: &Handler, id: &Id) -> Outcome {
+    let (received, length) = match h.spool.lookup(id).map_err(Failure::spool)? {
+        Entry::Absent => return Err(Failure::new(404, "There is no transfer with this id.")),
+        Entry::Incoming(r) => (r.received, r.size.unwrap_or(0)),
+        Entry::Complete(r) => {
+            let size = r.size.unwrap_or(r.received);
+            (size, size)
+        }
+    };
+    Ok(private(Response::new(200))
+        .header("Upload-Offset", received.to_string())
+        .header("Upload-Length", length.to_string())
+        .header("Content-Length", "0"))
+}
+
+/// `GET ?restore=<id>` (§6).
+fn restore(h: &Handler, id: &Id) -> Outcome {
+    let Some((record, file)) = h.spool.open_complete(id).map_err(Failure::spool)? else {
+        return Err(Failure::new(404, "There is no complete upload with this id."));
+    };
+    let len = record.size.unwrap_or(record.received);
+    let name = record.name.clone().unwrap_or_else(|| id.to_string());
+    Ok(file_response(&name, record.media_type.as_deref(), file, len))
+}
+
+/// `GET ?load=<source>` (§7): a file below the configured load directory.
+fn load(h: &Handler, source: &str) -> Outcome {
+    let bad = source.is_empty()
+        || source.starts_with('/')
+        || source.contains('\\')
+        || source.chars().any(|c| c.is_control())
+        || source.split('/').any(|s| s.is_empty() || s == "." || s == "..");
+    if bad {
+        return Err(Failure::new(400, "The load source must be a relative path without empty, '.' or '..' segments."));
+    }
+    let Some(root) = h.config.load_dir.as_deref() else {
+        return Err(Failure::new(404, "Loading server files is not enabled."));
+    };
+    match crate::spool::open_below(root, source) {
+        Ok(Some((file, len))) => {
+            let name = source.rsplit('/').next().unwrap_or(source);
+            Ok(file_response(name, Some(guess_type(name)), file, len))
+        }
+        Ok(None) => Err(Failure::new(404, "There is no such file to load.")),
+        Err(e) => {
+            log::error(format_args!("filepond: load failed: {e}"));
+            Err(Failure::new(500, "The file could not be read."))
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Expiry: removes incomplete and unclaimed uploads older than their age limit,
+//! leftover scratch directories and lock files of vanished entries.
+//!
+//! Ages are measured against the filesystem's own clock (the mtime of a file
+//! touched now), not this host's, because hosts sharing a spool disagree about
+//! the time. An entry whose lock is held is in use and skipped.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use super::{COMPLETE, INCOMING, LOCKS, META, Spool, SpoolError, TMP};
+use crate::spool::Id;
+
+/// What `gc` removes.
+#[derive(Debug, Clone)]
+pub struct GcPolicy {
+    /// Incomplete uploads whose last part is older than this.
+    pub incomplete_after: Duration,
+    /// Complete uploads nobody claimed within this time.
+    pub complete_after: Duration,
+    /// Look at no more than this many entries per directory (a random window);
+    /// `None` looks at all of them.
+    pub sample: Option<usize>,
+}
+
+/// What one `gc` pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GcReport {
+    pub incomplete: usize,
+    pub complete: usize,
+    pub scratch: usize,
+    pub locks: usize,
+    /// Expired entries skipped because a request held their lock.
+    pub busy: usize,
+}
+
+/// Lock files younger than this are left alone even without an entry: a
+/// request may be about to create one.
+const LOCK_GRACE: Duration = Duration::from_secs(600);
+
+impl Spool {
+    /// One expiry pass.
+    pub fn gc(&self, policy: &GcPolicy) -> Result<GcReport, SpoolError> {
+        let now = self.fs_now()?;
+        let mut report = GcReport::default();
+        for (state, limit) in [(INCOMING, policy.incomplete_after), (COMPLETE, policy.complete_after)] {
+            for name in sample(&self.root.join(state), policy.sample)? {
+                let Ok(id) = Id::parse(&name) else { continue };
+                if !older(&self.root.join(state).join(&name).join(META), now, limit) {
+                    continue;
+                }
+                let Some(lock) = self.try_lock(&id)? else {
+                    report.busy += 1;
+                    continue;
+                };
+                // Re-check under the lock: a part may have arrived meanwhile.
+                if older(&self.root.join(state).join(&name).join(META), now, limit) && lock.remove()? {
+                    if state == INCOMING {
+                        report.incomplete += 1;
+                    } else {
+                        report.complete += 1;
+                    }
+                }
+            }
+        }
+        for name in sample(&self.root.join(TMP), policy.sample)? {
+            let path = self.root.join(TMP).join(&name);
+            if !name.starts_with('.') && older(&path, now, policy.incomplete_after) && fs::remove_dir_all(&path).is_ok() {
+                report.scratch += 1;
+            }
+        }
+        for name in sample(&self.root.join(LOCKS), policy.sample)? {
+            let Ok(id) = Id::parse(&name) else { continue };
+            if !older(&self.root.join(LOCKS).join(&name), now, LOCK_GRACE) || self.has_entry(&id) {
+                continue;
+            }
+            if let Some(lock) = self.try_lock(&id)?
+                && !self.has_entry(&id)
+            {
+                lock.release_lock_file();
+                report.locks += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    fn has_entry(&self, id: &Id) -> bool {
+        [INCOMING, COMPLETE].iter().any(|s| self.entry_dir(s, id).exists())
+    }
+
+    /// The filesystem's idea of now.
+    fn fs_now(&self) -> Result<SystemTime, SpoolError> {
+        let clock = self.root.join(TMP).join(".clock");
+        let touched = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&clock)
+            .and_then(|mut f| {
+                f.write_all(b"gc clock\n")?;
+                f.metadata()?.modified()
+            });
+        touched.map_err(SpoolError::io("read the spool's clock"))
+    }
+}
+
+fn older(path: &Path, now: SystemTime, limit: Duration) -> bool {
+    match fs::symlink_metadata(path).and_then(|m| m.modified()) {
+        Ok(t) => now.duration_since(t).map(|age| age > limit).unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+/// Names in `dir`: all of them, or a window of `n` starting at a random place.
+fn sample(dir: &Path, n: Option<usize>) -> Result<Vec<String>, SpoolError> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map_err(SpoolError::io("list the spool"))?
+        .filter_map(|e| e.ok().and_then(|e| e.file_name().into_string().ok()))
+        .collect();
+    if let Some(n) = n
+        && names.len() > n
+    {
+        let mut seed = [0u8; 8];
+        let _ = getrandom::fill(&mut seed);
+        let start = (u64::from_le_bytes(seed) % names.len() as u64) as usize;
+        names.rotate_left(start);
+        names.truncate(n);
+    }
+    Ok(names)
+}

@@ -1,0 +1,595 @@
+//! The spool: where uploads live on disk, safe under any number of processes
+//! and hosts sharing the directory.
+//!
+//! Layout below the spool root (documented in the README for applications):
+//!
+//! ```text
+//! incoming/<id>/data        bytes of an unfinished upload, written at their offsets
+//! incoming/<id>/meta.json   its record (see `Record`)
+//! complete/<id>/data        a finished upload; appears here by one atomic rename
+//! complete/<id>/meta.json
+//! complete/<id>/variant-N   extra files (FilePond variants)
+//! locks/<id>                per-id lock file (flock)
+//! tmp/                      scratch space and entries being deleted
+//! ```
+//!
+//! Every change to an entry's record or location happens under the id's lock
+//! ([`Spool::lock`]); bytes of a part are written without the lock, at their
+//! offset, into the one data file, so concurrent parts of one upload proceed in
+//! parallel and completion is an fsync plus a rename, never a copy. This module
+//! knows nothing of HTTP or of either widget.
+
+mod gc;
+mod id;
+mod load;
+mod record;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub use gc::{GcPolicy, GcReport};
+pub use id::{Id, InvalidId};
+pub use load::open_below;
+pub use record::{PartMap, Parts, Protocol, Record, Variant, unix_now};
+
+const INCOMING: &str = "incoming";
+const COMPLETE: &str = "complete";
+const LOCKS: &str = "locks";
+const TMP: &str = "tmp";
+const DATA: &str = "data";
+const META: &str = "meta.json";
+
+/// Size of the copy buffer between a request body and a data file.
+const COPY_BUFFER: usize = 256 * 1024;
+
+/// What can go wrong in the store. Messages never contain absolute paths.
+#[derive(Debug)]
+pub enum SpoolError {
+    /// The spool directory cannot be created or used.
+    Setup { what: String, source: io::Error },
+    /// The filesystem is full or the quota is exhausted.
+    Full,
+    /// Another request held the upload's lock for longer than the lock timeout.
+    Busy,
+    /// An entry's record cannot be read.
+    Corrupt { id: String, reason: String },
+    /// Any other I/O failure, with what was being done.
+    Io { action: &'static str, source: io::Error },
+}
+
+impl std::fmt::Display for SpoolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpoolError::Setup { what, source } => write!(f, "the spool directory {what}: {source}"),
+            SpoolError::Full => f.write_str("the spool is full (no space left on the device or quota exceeded)"),
+            SpoolError::Busy => f.write_str("the upload is busy with another request; try again"),
+            SpoolError::Corrupt { id, reason } => write!(f, "the record of upload {id} is unreadable: {reason}"),
+            SpoolError::Io { action, source } => write!(f, "could not {action}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for SpoolError {}
+
+impl SpoolError {
+    fn io(action: &'static str) -> impl FnOnce(io::Error) -> SpoolError {
+        move |source| {
+            if matches!(source.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) {
+                SpoolError::Full
+            } else {
+                SpoolError::Io { action, source }
+            }
+        }
+    }
+}
+
+/// An error while copying request bytes into the spool: either side may fail.
+#[derive(Debug)]
+pub enum WriteError {
+    /// Reading the request body failed (truncated, malformed, connection gone).
+    Source(io::Error),
+    /// Writing to the spool failed.
+    Spool(SpoolError),
+}
+
+impl From<SpoolError> for WriteError {
+    fn from(e: SpoolError) -> Self {
+        WriteError::Spool(e)
+    }
+}
+
+/// How many bytes a bounded copy stored, and whether the source had more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    pub len: u64,
+    /// The source held more than the allowed number of bytes (they were not stored).
+    pub overflow: bool,
+}
+
+/// Where an id stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    Absent,
+    Incoming(Record),
+    Complete(Record),
+}
+
+/// Result of installing a finished scratch upload under an id.
+#[derive(Debug)]
+pub enum Installed {
+    /// The scratch became the complete upload.
+    New(Record),
+    /// The id already held a complete upload, which was kept unchanged.
+    Kept(Record),
+}
+
+/// Result of a claim.
+#[derive(Debug)]
+pub enum Claimed {
+    Done(Record),
+    Incomplete,
+    Unknown,
+}
+
+/// A spool directory.
+#[derive(Debug, Clone)]
+pub struct Spool {
+    root: PathBuf,
+    lock_timeout: Duration,
+}
+
+impl Spool {
+    /// Opens (creating if needed) the spool at `root`.
+    pub fn open(root: &Path, lock_timeout: Duration) -> Result<Spool, SpoolError> {
+        let setup = |what: &str| {
+            let what = what.to_owned();
+            move |source| SpoolError::Setup { what, source }
+        };
+        fs::create_dir_all(root).map_err(setup("cannot be created"))?;
+        for sub in [INCOMING, COMPLETE, LOCKS, TMP] {
+            let path = root.join(sub);
+            match fs::create_dir(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(setup(&format!("cannot hold its {sub}/ directory"))(e)),
+            }
+            let meta = fs::symlink_metadata(&path).map_err(setup("cannot be read"))?;
+            if !meta.is_dir() {
+                return Err(SpoolError::Setup {
+                    what: format!("has a {sub} that is not a directory"),
+                    source: io::Error::from(io::ErrorKind::InvalidData),
+                });
+            }
+        }
+        // Keep a web server from listing or running anything if the spool ends up
+        // below a document root (Apache reads .htaccess; others ignore it).
+        let guard = root.join(".htaccess");
+        if !guard.exists() {
+            let _ = write_new(&guard, b"Require all denied\nOptions -ExecCGI -Indexes\n");
+        }
+        Ok(Spool { root: root.to_owned(), lock_timeout })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn entry_dir(&self, state: &str, id: &Id) -> PathBuf {
+        self.root.join(state).join(id.as_str())
+    }
+
+    /// Takes the id's lock, waiting at most the lock timeout.
+    pub fn lock(&self, id: &Id) -> Result<Locked<'_>, SpoolError> {
+        self.acquire(id, Some(Instant::now() + self.lock_timeout))?.ok_or(SpoolError::Busy)
+    }
+
+    /// Takes the id's lock only if it is free now.
+    pub fn try_lock(&self, id: &Id) -> Result<Option<Locked<'_>>, SpoolError> {
+        self.acquire(id, None)
+    }
+
+    fn acquire(&self, id: &Id, deadline: Option<Instant>) -> Result<Option<Locked<'_>>, SpoolError> {
+        let path = self.root.join(LOCKS).join(id.as_str());
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .mode(0o660)
+                .open(&path)
+                .map_err(SpoolError::io("open a lock file"))?;
+            loop {
+                match file.try_lock() {
+                    Ok(()) => break,
+                    Err(fs::TryLockError::WouldBlock) => match deadline {
+                        Some(d) if Instant::now() < d => {
+                            std::thread::sleep(pause);
+                            pause = (pause * 2).min(Duration::from_millis(20));
+                        }
+                        _ => return Ok(None),
+                    },
+                    Err(fs::TryLockError::Error(e)) => return Err(SpoolError::io("lock an upload")(e)),
+                }
+            }
+            // The lock file may have been unlinked (entry removed) between our
+            // open and our lock: only a lock on the file still at `path` counts.
+            let held = file.metadata().map_err(SpoolError::io("inspect a lock file"))?;
+            match fs::symlink_metadata(&path) {
+                Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => {
+                    return Ok(Some(Locked { spool: self, id: id.clone(), path, _file: file }));
+                }
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(SpoolError::io("inspect a lock file")(e)),
+            }
+        }
+    }
+
+    /// Where an id stands, read without the lock (records are replaced atomically).
+    pub fn lookup(&self, id: &Id) -> Result<Entry, SpoolError> {
+        if let Some(r) = self.read_record(COMPLETE, id)? {
+            return Ok(Entry::Complete(r));
+        }
+        if let Some(r) = self.read_record(INCOMING, id)? {
+            return Ok(Entry::Incoming(r));
+        }
+        // A completion may have moved the entry between our two reads.
+        Ok(match self.read_record(COMPLETE, id)? {
+            Some(r) => Entry::Complete(r),
+            None => Entry::Absent,
+        })
+    }
+
+    fn read_record(&self, state: &str, id: &Id) -> Result<Option<Record>, SpoolError> {
+        let path = self.entry_dir(state, id).join(META);
+        let text = match read_nofollow(&path) {
+            Ok(t) => t,
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => return Ok(None),
+            Err(e) => return Err(SpoolError::io("read an upload record")(e)),
+        };
+        serde_json::from_slice(&text)
+            .map(Some)
+            .map_err(|e| SpoolError::Corrupt { id: id.to_string(), reason: e.to_string() })
+    }
+
+    /// A complete upload's record and its data, opened for reading. The open
+    /// file stays readable even if the entry is deleted or claimed meanwhile.
+    pub fn open_complete(&self, id: &Id) -> Result<Option<(Record, File)>, SpoolError> {
+        let Some(record) = self.read_record(COMPLETE, id)? else { return Ok(None) };
+        match open_nofollow(&self.entry_dir(COMPLETE, id).join(DATA)) {
+            Ok(file) => Ok(Some((record, file))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(SpoolError::io("open an upload")(e)),
+        }
+    }
+
+    /// Writes at most `max` bytes from `src` into the incoming upload's data
+    /// file at `offset`, then makes them durable. Needs no lock: callers write
+    /// only the byte range their request owns, and record it afterwards under
+    /// the lock. Returns `Ok(None)` when the id has no incoming upload.
+    pub fn write_at(&self, id: &Id, offset: u64, max: u64, src: &mut dyn Read) -> Result<Option<Written>, WriteError> {
+        let path = self.entry_dir(INCOMING, id).join(DATA);
+        let file = match OpenOptions::new().write(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(&path) {
+            Ok(f) => f,
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => return Ok(None),
+            Err(e) => return Err(SpoolError::io("open upload data")(e).into()),
+        };
+        let written = copy_bounded(src, &file, offset, max)?;
+        file.sync_data().map_err(SpoolError::io("store upload data"))?;
+        Ok(Some(written))
+    }
+
+    /// A scratch area for a file whose id or validity is not known yet.
+    pub fn scratch(&self) -> Result<Scratch<'_>, SpoolError> {
+        let dir = self.new_tmp_dir()?;
+        Ok(Scratch { _spool: std::marker::PhantomData, dir, files: 0, kept: false })
+    }
+
+    fn new_tmp_dir(&self) -> Result<PathBuf, SpoolError> {
+        loop {
+            let name = id::random_hex::<12>().map_err(SpoolError::io("make a scratch name"))?;
+            let dir = self.root.join(TMP).join(name);
+            match fs::create_dir(&dir) {
+                Ok(()) => return Ok(dir),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(SpoolError::io("create a scratch directory")(e)),
+            }
+        }
+    }
+
+    /// Moves a directory out of sight (one rename), then deletes it.
+    fn discard(&self, dir: &Path) -> Result<bool, SpoolError> {
+        let trash = self.new_tmp_dir()?.join("gone");
+        match fs::rename(dir, &trash) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let _ = fs::remove_dir(trash.parent().unwrap_or(&trash));
+                return Ok(false);
+            }
+            Err(e) => return Err(SpoolError::io("remove an upload")(e)),
+        }
+        let _ = fs::remove_dir_all(trash.parent().unwrap_or(&trash));
+        Ok(true)
+    }
+
+    /// Ids of complete uploads among `ids`, with their records, in the given order.
+    pub fn complete_records(&self, ids: &[Id]) -> Result<Vec<Record>, SpoolError> {
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(r) = self.read_record(COMPLETE, id)? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Proof that this process holds an id's lock; every change to an entry needs one.
+pub struct Locked<'s> {
+    spool: &'s Spool,
+    id: Id,
+    path: PathBuf,
+    _file: File,
+}
+
+impl Locked<'_> {
+    pub fn id(&self) -> &Id {
+        &self.id
+    }
+
+    /// Where the id stands (read under the lock).
+    pub fn entry(&self) -> Result<Entry, SpoolError> {
+        self.spool.lookup(&self.id)
+    }
+
+    /// Starts a new incoming upload with an empty data file; replaces any
+    /// incoming upload of this id. The entry appears whole (one rename).
+    pub fn create(&self, record: &Record) -> Result<(), SpoolError> {
+        let target = self.spool.entry_dir(INCOMING, &self.id);
+        self.spool.discard(&target)?;
+        let dir = self.spool.new_tmp_dir()?;
+        let made = (|| {
+            write_new(&dir.join(DATA), b"").map_err(SpoolError::io("create upload data"))?;
+            write_record(&dir, record)?;
+            fs::rename(&dir, &target).map_err(SpoolError::io("create an upload"))
+        })();
+        if made.is_err() {
+            let _ = fs::remove_dir_all(&dir);
+        }
+        made
+    }
+
+    /// Replaces the record of the incoming upload.
+    pub fn save(&self, record: &Record) -> Result<(), SpoolError> {
+        write_record(&self.spool.entry_dir(INCOMING, &self.id), record)
+    }
+
+    /// Records a part stored by [`Spool::write_at`] in `record` (the incoming
+    /// record read under this lock) and saves it; completes the upload when
+    /// the parts tile its size. Returns true when this call completed it.
+    pub fn record_part(&self, record: &mut Record, index: u64, offset: u64, len: u64) -> Result<bool, SpoolError> {
+        let Some(parts) = record.parts.as_mut() else {
+            return Err(SpoolError::Corrupt { id: self.id.to_string(), reason: "no part list".into() });
+        };
+        parts.stored.insert(index, (offset, len));
+        record.received = parts.bytes();
+        record.updated = unix_now();
+        if record.size.is_some_and(|size| parts.tile(size)) {
+            self.complete(record)?;
+            Ok(true)
+        } else {
+            self.save(record)?;
+            Ok(false)
+        }
+    }
+
+    /// Makes the incoming upload complete: data made durable, record marked
+    /// complete, then one rename into `complete/`.
+    pub fn complete(&self, record: &mut Record) -> Result<(), SpoolError> {
+        let dir = self.spool.entry_dir(INCOMING, &self.id);
+        let data = open_nofollow(&dir.join(DATA)).map_err(SpoolError::io("open upload data"))?;
+        data.sync_all().map_err(SpoolError::io("store upload data"))?;
+        record.complete = true;
+        record.updated = unix_now();
+        write_record(&dir, record)?;
+        let target = self.spool.entry_dir(COMPLETE, &self.id);
+        fs::rename(&dir, &target).map_err(SpoolError::io("complete an upload"))?;
+        sync_dir(&self.spool.root.join(COMPLETE))
+    }
+
+    /// Installs a finished scratch upload as this id's complete upload. An
+    /// existing complete upload is kept (the first finished wins; a retried or
+    /// duplicated upload of the same id gets success either way); an incoming
+    /// one is replaced.
+    pub fn install(&self, mut scratch: Scratch<'_>, record: &mut Record) -> Result<Installed, SpoolError> {
+        if let Entry::Complete(existing) = self.entry()? {
+            return Ok(Installed::Kept(existing));
+        }
+        self.spool.discard(&self.spool.entry_dir(INCOMING, &self.id))?;
+        scratch.sync()?;
+        record.complete = true;
+        record.updated = unix_now();
+        write_record(&scratch.dir, record)?;
+        fs::rename(&scratch.dir, self.spool.entry_dir(COMPLETE, &self.id)).map_err(SpoolError::io("complete an upload"))?;
+        scratch.kept = true;
+        sync_dir(&self.spool.root.join(COMPLETE))?;
+        Ok(Installed::New(record.clone()))
+    }
+
+    /// Removes everything stored for the id. Returns false if there was nothing.
+    pub fn remove(self) -> Result<bool, SpoolError> {
+        let a = self.spool.discard(&self.spool.entry_dir(INCOMING, &self.id))?;
+        let b = self.spool.discard(&self.spool.entry_dir(COMPLETE, &self.id))?;
+        self.release_lock_file();
+        Ok(a || b)
+    }
+
+    /// Moves a complete upload's data to `dest` (rename on the same
+    /// filesystem, else copy + fsync + rename) and removes the entry.
+    pub fn claim(self, dest: &Path) -> Result<Claimed, SpoolError> {
+        let record = match self.entry()? {
+            Entry::Absent => return Ok(Claimed::Unknown),
+            Entry::Incoming(_) => return Ok(Claimed::Incomplete),
+            Entry::Complete(r) => r,
+        };
+        let dir = self.spool.entry_dir(COMPLETE, &self.id);
+        move_file(&dir.join(DATA), dest)?;
+        for n in 1..=record.variants.len() {
+            let mut name = dest.as_os_str().to_owned();
+            name.push(format!(".variant-{n}"));
+            move_file(&dir.join(format!("variant-{n}")), Path::new(&name))?;
+        }
+        self.spool.discard(&dir)?;
+        self.release_lock_file();
+        Ok(Claimed::Done(record))
+    }
+
+    fn release_lock_file(&self) {
+        // We hold the lock on the file at `path`; waiters re-check the inode.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Files written before their upload's id or validity is known. Removed on
+/// drop unless installed.
+pub struct Scratch<'s> {
+    _spool: std::marker::PhantomData<&'s Spool>,
+    dir: PathBuf,
+    files: usize,
+    kept: bool,
+}
+
+impl Scratch<'_> {
+    /// Writes the next file (the upload itself first, then variants) from
+    /// `src`, at most `max` bytes.
+    pub fn write_file(&mut self, src: &mut dyn Read, max: u64) -> Result<Written, WriteError> {
+        let name = match self.files {
+            0 => DATA.to_owned(),
+            n => format!("variant-{n}"),
+        };
+        let file = create_new(&self.dir.join(name)).map_err(SpoolError::io("create upload data"))?;
+        self.files += 1;
+        copy_bounded(src, &file, 0, max)
+    }
+
+    /// Reopens the main file for reading.
+    pub fn data(&self) -> Result<File, SpoolError> {
+        open_nofollow(&self.dir.join(DATA)).map_err(SpoolError::io("read upload data"))
+    }
+
+    fn sync(&self) -> Result<(), SpoolError> {
+        for entry in fs::read_dir(&self.dir).map_err(SpoolError::io("read a scratch directory"))? {
+            let entry = entry.map_err(SpoolError::io("read a scratch directory"))?;
+            open_nofollow(&entry.path())
+                .and_then(|f| f.sync_all())
+                .map_err(SpoolError::io("store upload data"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Scratch<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn copy_bounded(src: &mut dyn Read, dst: &File, offset: u64, max: u64) -> Result<Written, WriteError> {
+    let mut buf = vec![0u8; COPY_BUFFER];
+    let mut done = 0u64;
+    loop {
+        // Ask for one byte more than allowed, to notice an overlong source.
+        let want = (buf.len() as u64).min(max - done + 1) as usize;
+        let n = match src.read(&mut buf[..want]) {
+            Ok(0) => return Ok(Written { len: done, overflow: false }),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(WriteError::Source(e)),
+        };
+        let take = (n as u64).min(max - done) as usize;
+        if take > 0 {
+            dst.write_all_at(&buf[..take], offset + done).map_err(SpoolError::io("write upload data"))?;
+            done += take as u64;
+        }
+        if take < n {
+            return Ok(Written { len: done, overflow: true });
+        }
+    }
+}
+
+fn write_record(dir: &Path, record: &Record) -> Result<(), SpoolError> {
+    let text = serde_json::to_vec(record).map_err(|e| SpoolError::Io { action: "encode a record", source: io::Error::other(e) })?;
+    let tmp = dir.join(format!(".{META}.{}", id::random_hex::<6>().map_err(SpoolError::io("make a name"))?));
+    let written = (|| {
+        let mut f = create_new(&tmp)?;
+        f.write_all(&text)?;
+        f.sync_all()?;
+        fs::rename(&tmp, dir.join(META))
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written.map_err(SpoolError::io("write an upload record"))
+}
+
+fn move_file(from: &Path, to: &Path) -> Result<(), SpoolError> {
+    match fs::rename(from, to) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {}
+        Err(e) => return Err(SpoolError::io("move the upload to its destination")(e)),
+    }
+    // Another filesystem: copy beside the destination, fsync, rename into place.
+    let parent = to.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = to.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = parent.join(format!(".{name}.upspool-{}", id::random_hex::<6>().map_err(SpoolError::io("make a name"))?));
+    let copied = (|| {
+        let mut src = open_nofollow(from)?;
+        let mut dst = create_new(&tmp)?;
+        io::copy(&mut src, &mut dst)?;
+        dst.sync_all()?;
+        fs::rename(&tmp, to)?;
+        sync_dir(parent).map_err(|e| io::Error::other(e.to_string()))
+    })();
+    if copied.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    copied.map_err(SpoolError::io("copy the upload to its destination"))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(SpoolError::io("store a directory"))
+}
+
+fn open_nofollow(path: &Path) -> io::Result<File> {
+    OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path)
+}
+
+fn read_nofollow(path: &Path) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    open_nofollow(path)?.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+fn create_new(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    create_new(path)?.write_all(bytes)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,136 @@
+//! Concurrency tests of the store itself: many writers, one upload.
+
+use super::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn spool() -> (tempfile::TempDir, Spool) {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&dir.path().join("spool"), Duration::from_secs(30)).unwrap();
+    (dir, spool)
+}
+
+fn payload(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+/// Writes part `index` the way a chunk request does: bytes without the lock,
+/// then the record under it. Returns true if this call completed the upload.
+fn send_part(spool: &Spool, id: &Id, data: &[u8], part: usize, index: u64) -> bool {
+    let offset = index as usize * part;
+    let bytes = &data[offset..(offset + part).min(data.len())];
+    let written = spool.write_at(id, offset as u64, bytes.len() as u64, &mut &bytes[..]).unwrap();
+    if written.is_none() {
+        return false; // already complete
+    }
+    let lock = spool.lock(id).unwrap();
+    match lock.entry().unwrap() {
+        Entry::Incoming(mut r) => lock.record_part(&mut r, index, offset as u64, bytes.len() as u64).unwrap(),
+        _ => false,
+    }
+}
+
+fn start(spool: &Spool, id: &Id, size: usize, parts: u64) {
+    let mut r = Record::new(id, Protocol::FineUploader);
+    r.size = Some(size as u64);
+    r.parts = Some(Parts { total: parts, stored: PartMap::new() });
+    spool.lock(id).unwrap().create(&r).unwrap();
+}
+
+#[test]
+fn eight_threads_out_of_order_with_repeats_complete_once() {
+    let (_dir, spool) = spool();
+    let spool = Arc::new(spool);
+    let id = Id::parse("eight-threads").unwrap();
+    let data = Arc::new(payload(1_000_003));
+    let part = 40_000;
+    let total = data.len().div_ceil(part) as u64;
+    start(&spool, &id, data.len(), total);
+    let completions = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            let (spool, id, data, completions) = (spool.clone(), id.clone(), data.clone(), completions.clone());
+            std::thread::spawn(move || {
+                // Each thread sends a different rotation, so every part arrives 8 times, in varied order.
+                for k in 0..total {
+                    let index = (k * 7 + t * 3) % total;
+                    if send_part(&spool, &id, &data, part, index) {
+                        completions.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(completions.load(Ordering::SeqCst), 1);
+    let (record, mut file) = spool.open_complete(&id).unwrap().expect("complete");
+    let mut stored = Vec::new();
+    file.read_to_end(&mut stored).unwrap();
+    assert!(stored == *data, "stored bytes differ");
+    assert_eq!(record.received, data.len() as u64);
+    assert!(record.complete);
+}
+
+#[test]
+fn a_lock_file_removed_while_waiting_is_not_trusted() {
+    let (_dir, spool) = spool();
+    let id = Id::parse("x").unwrap();
+    let first = spool.lock(&id).unwrap();
+    assert!(spool.try_lock(&id).unwrap().is_none());
+    let waiter = {
+        let spool = spool.clone();
+        let id = id.clone();
+        std::thread::spawn(move || spool.lock(&id).map(|_| ()).is_ok())
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!first.remove().unwrap());
+    assert!(waiter.join().unwrap());
+}
+
+#[test]
+fn removal_and_claim() {
+    let (dir, spool) = spool();
+    let id = Id::parse("c1").unwrap();
+    let mut scratch = spool.scratch().unwrap();
+    assert_eq!(scratch.write_file(&mut &b"hello"[..], 5).unwrap(), Written { len: 5, overflow: false });
+    let mut r = Record::new(&id, Protocol::FilePond);
+    r.size = Some(5);
+    r.received = 5;
+    let lock = spool.lock(&id).unwrap();
+    assert!(matches!(lock.install(scratch, &mut r).unwrap(), Installed::New(_)));
+    let dest = dir.path().join("out.bin");
+    assert!(matches!(lock.claim(&dest).unwrap(), Claimed::Done(_)));
+    assert_eq!(fs::read(&dest).unwrap(), b"hello");
+    assert_eq!(spool.lookup(&id).unwrap(), Entry::Absent);
+    assert!(matches!(spool.lock(&id).unwrap().claim(&dest).unwrap(), Claimed::Unknown));
+}
+
+#[test]
+fn bounded_copy_reports_overflow_and_stores_only_the_allowed_bytes() {
+    let (_dir, spool) = spool();
+    let mut scratch = spool.scratch().unwrap();
+    let w = scratch.write_file(&mut &b"0123456789"[..], 4).unwrap();
+    assert_eq!(w, Written { len: 4, overflow: true });
+    let mut back = Vec::new();
+    scratch.data().unwrap().read_to_end(&mut back).unwrap();
+    assert_eq!(back, b"0123");
+}
+
+#[test]
+fn gc_removes_old_entries_and_skips_locked_ones() {
+    let (_dir, spool) = spool();
+    let old = Id::parse("old").unwrap();
+    let busy = Id::parse("busy").unwrap();
+    start(&spool, &old, 10, 2);
+    start(&spool, &busy, 10, 2);
+    std::thread::sleep(Duration::from_millis(1100));
+    let held = spool.lock(&busy).unwrap();
+    let policy = GcPolicy { incomplete_after: Duration::from_secs(1), complete_after: Duration::from_secs(1), sample: None };
+    let report = spool.gc(&policy).unwrap();
+    assert_eq!((report.incomplete, report.busy), (1, 1));
+    assert_eq!(spool.lookup(&old).unwrap(), Entry::Absent);
+    assert!(matches!(spool.lookup(&busy).unwrap(), Entry::Incoming(_)));
+    drop(held);
+}
