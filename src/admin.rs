@@ -20,7 +20,10 @@ fn parse_id(text: &str) -> Result<Id, Failed> {
 /// `upspool info ID`.
 pub fn info(config: &Config, id: &str) -> Result<String, Failed> {
     let id = parse_id(id)?;
-    match open(config)?.lookup(&id).map_err(|e| Failed(e.to_string()))? {
+    match open(config)?
+        .lookup(&id)
+        .map_err(|e| Failed(e.to_string()))?
+    {
         Entry::Absent => Err(Failed(format!("there is no upload with id {id}"))),
         Entry::Incoming(r) | Entry::Complete(r) => Ok(r.info_json().to_string()),
     }
@@ -33,7 +36,9 @@ pub fn claim(config: &Config, id: &str, dest: &Path) -> Result<String, Failed> {
     let lock = spool.lock(&id).map_err(|e| Failed(e.to_string()))?;
     match lock.claim(dest).map_err(|e| Failed(e.to_string()))? {
         Claimed::Done(r) => Ok(r.info_json().to_string()),
-        Claimed::Incomplete => Err(Failed(format!("upload {id} is not complete yet; nothing was moved"))),
+        Claimed::Incomplete => Err(Failed(format!(
+            "upload {id} is not complete yet; nothing was moved"
+        ))),
         Claimed::Unknown => Err(Failed(format!("there is no upload with id {id}"))),
     }
 }
@@ -45,7 +50,9 @@ pub fn gc(config: &Config) -> Result<String, Failed> {
         complete_after: config.expire_complete,
         sample: None,
     };
-    let r = open(config)?.gc(&policy).map_err(|e| Failed(e.to_string()))?;
+    let r = open(config)?
+        .gc(&policy)
+        .map_err(|e| Failed(e.to_string()))?;
     Ok(serde_json::json!({
         "incomplete": r.incomplete, "complete": r.complete, "scratch": r.scratch,
         "locks": r.locks, "busy": r.busy,

@@ -89,14 +89,25 @@ impl Config {
         let (file, file_dir) = match std::env::var_os("UPSPOOL_CONFIG") {
             Some(path) => {
                 let path = PathBuf::from(path);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| ConfigError(format!("cannot read the configuration file {}: {e}", path.display())))?;
-                (Some((path.clone(), text)), path.parent().map(Path::to_owned))
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    ConfigError(format!(
+                        "cannot read the configuration file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                (
+                    Some((path.clone(), text)),
+                    path.parent().map(Path::to_owned),
+                )
             }
             None => {
-                let beside = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|d| d.join("upspool.toml")));
+                let beside = std::env::current_exe()
+                    .ok()
+                    .and_then(|exe| exe.parent().map(|d| d.join("upspool.toml")));
                 match beside.as_ref().map(|p| (p, std::fs::read_to_string(p))) {
-                    Some((p, Ok(text))) => (Some((p.clone(), text)), p.parent().map(Path::to_owned)),
+                    Some((p, Ok(text))) => {
+                        (Some((p.clone(), text)), p.parent().map(Path::to_owned))
+                    }
                     _ => (None, None),
                 }
             }
@@ -112,7 +123,12 @@ impl Config {
                 .and_then(|e| e.parent().map(|d| d.join("spool")))
                 .unwrap_or_else(|| PathBuf::from("spool")),
         };
-        Config::from_sources(file.as_ref().map(|(p, t)| (p.as_path(), t.as_str())), file_dir.as_deref(), &env, default_dir)
+        Config::from_sources(
+            file.as_ref().map(|(p, t)| (p.as_path(), t.as_str())),
+            file_dir.as_deref(),
+            &env,
+            default_dir,
+        )
     }
 
     /// Builds a configuration from a file's text and environment values.
@@ -124,9 +140,12 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let mut values: BTreeMap<&str, (Value, String)> = BTreeMap::new();
         if let Some((path, text)) = file {
-            let table: toml::Table = text
-                .parse()
-                .map_err(|e| ConfigError(format!("the configuration file {} is not valid TOML: {e}", path.display())))?;
+            let table: toml::Table = text.parse().map_err(|e| {
+                ConfigError(format!(
+                    "the configuration file {} is not valid TOML: {e}",
+                    path.display()
+                ))
+            })?;
             for (key, value) in table {
                 let Some((k, _)) = KEYS.iter().find(|(k, _)| *k == key) else {
                     let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
@@ -136,12 +155,24 @@ impl Config {
                         known.join(", ")
                     )));
                 };
-                values.insert(k, (Value::Toml(value), format!("key `{k}` in {}", path.display())));
+                values.insert(
+                    k,
+                    (
+                        Value::Toml(value),
+                        format!("key `{k}` in {}", path.display()),
+                    ),
+                );
             }
         }
         for (key, name) in KEYS {
             if let Some(v) = env.get(*name) {
-                values.insert(key, (Value::Env(v.clone()), format!("environment variable {name}")));
+                values.insert(
+                    key,
+                    (
+                        Value::Env(v.clone()),
+                        format!("environment variable {name}"),
+                    ),
+                );
             }
         }
         let get = |key: &str| values.get(key);
@@ -157,7 +188,10 @@ impl Config {
                     if s.is_empty() {
                         return Ok(None);
                     }
-                    Ok(Some(relative_to_file(PathBuf::from(s), matches!(v, Value::Toml(_)))))
+                    Ok(Some(relative_to_file(
+                        PathBuf::from(s),
+                        matches!(v, Value::Toml(_)),
+                    )))
                 }
             }
         };
@@ -178,7 +212,9 @@ impl Config {
         for ext in list("allowed_extensions", &[])? {
             let ext = ext.trim_start_matches('.').to_ascii_lowercase();
             if ext.is_empty() || ext.contains(['/', '\\']) {
-                return Err(ConfigError(format!("allowed_extensions: `{ext}` is not an extension")));
+                return Err(ConfigError(format!(
+                    "allowed_extensions: `{ext}` is not an extension"
+                )));
             }
             allowed_extensions.push(ext);
         }
@@ -190,7 +226,9 @@ impl Config {
         } else {
             for o in &origins {
                 if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
-                    let src = &get("cors_origins").map(|(_, s)| s.clone()).unwrap_or_default();
+                    let src = &get("cors_origins")
+                        .map(|(_, s)| s.clone())
+                        .unwrap_or_default();
                     return Err(ConfigError(format!(
                         "{src}: `{o}` is not an origin (scheme://host[:port], no path), nor `*`"
                     )));
@@ -203,14 +241,18 @@ impl Config {
             Some((v, src)) => {
                 let p = v.float(src)?;
                 if !(0.0..=1.0).contains(&p) {
-                    return Err(ConfigError(format!("{src}: must be between 0 and 1, not {p}")));
+                    return Err(ConfigError(format!(
+                        "{src}: must be between 0 and 1, not {p}"
+                    )));
                 }
                 p
             }
         };
         let filepond_fields = list("filepond_field", &["filepond"])?;
         if filepond_fields.is_empty() {
-            return Err(ConfigError("filepond_field: at least one field name is needed".into()));
+            return Err(ConfigError(
+                "filepond_field: at least one field name is needed".into(),
+            ));
         }
         Ok(Config {
             spool_dir: path("spool_dir")?.unwrap_or(default_spool),
@@ -243,23 +285,38 @@ impl Value {
         match self {
             Value::Env(s) => Ok(s.clone()),
             Value::Toml(toml::Value::String(s)) => Ok(s.clone()),
-            Value::Toml(other) => Err(ConfigError(format!("{src}: expected a string, found {}", other.type_str()))),
+            Value::Toml(other) => Err(ConfigError(format!(
+                "{src}: expected a string, found {}",
+                other.type_str()
+            ))),
         }
     }
 
     /// A comma-separated string, or a TOML array of strings.
     fn list(&self, src: &str) -> Result<Vec<String>, ConfigError> {
-        let split = |s: &str| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        let split = |s: &str| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        };
         match self {
             Value::Env(s) | Value::Toml(toml::Value::String(s)) => Ok(split(s)),
             Value::Toml(toml::Value::Array(items)) => items
                 .iter()
                 .map(|i| match i {
                     toml::Value::String(s) => Ok(s.trim().to_owned()),
-                    other => Err(ConfigError(format!("{src}: expected strings, found {}", other.type_str()))),
+                    other => Err(ConfigError(format!(
+                        "{src}: expected strings, found {}",
+                        other.type_str()
+                    ))),
                 })
                 .collect(),
-            Value::Toml(other) => Err(ConfigError(format!("{src}: expected a list, found {}", other.type_str()))),
+            Value::Toml(other) => Err(ConfigError(format!(
+                "{src}: expected a list, found {}",
+                other.type_str()
+            ))),
         }
     }
 
@@ -269,19 +326,37 @@ impl Value {
             Value::Toml(toml::Value::Integer(i)) if *i >= 0 => return Ok(*i as u64),
             _ => self.string(src)?,
         };
-        parse_scaled(&text, &[("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("t", 1 << 40)])
-            .ok_or_else(|| ConfigError(format!("{src}: `{text}` is not a size in bytes (like 1000, 512K, 10G)")))
+        parse_scaled(
+            &text,
+            &[
+                ("k", 1 << 10),
+                ("m", 1 << 20),
+                ("g", 1 << 30),
+                ("t", 1 << 40),
+            ],
+        )
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "{src}: `{text}` is not a size in bytes (like 1000, 512K, 10G)"
+            ))
+        })
     }
 
     /// Seconds: an integer, optionally with an s/m/h/d suffix.
     fn duration(&self, src: &str) -> Result<Duration, ConfigError> {
         let text = match self {
-            Value::Toml(toml::Value::Integer(i)) if *i >= 0 => return Ok(Duration::from_secs(*i as u64)),
+            Value::Toml(toml::Value::Integer(i)) if *i >= 0 => {
+                return Ok(Duration::from_secs(*i as u64));
+            }
             _ => self.string(src)?,
         };
         parse_scaled(&text, &[("s", 1), ("m", 60), ("h", 3600), ("d", 86400)])
             .map(Duration::from_secs)
-            .ok_or_else(|| ConfigError(format!("{src}: `{text}` is not a duration (like 30, 90s, 12h, 8d)")))
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "{src}: `{text}` is not a duration (like 30, 90s, 12h, 8d)"
+                ))
+            })
     }
 
     fn float(&self, src: &str) -> Result<f64, ConfigError> {
@@ -290,9 +365,9 @@ impl Value {
             Value::Toml(toml::Value::Integer(i)) => Ok(*i as f64),
             _ => {
                 let text = self.string(src)?;
-                text.trim()
-                    .parse()
-                    .map_err(|_| ConfigError(format!("{src}: `{text}` is not a number between 0 and 1")))
+                text.trim().parse().map_err(|_| {
+                    ConfigError(format!("{src}: `{text}` is not a number between 0 and 1"))
+                })
             }
         }
     }
@@ -315,7 +390,10 @@ mod tests {
     use super::*;
 
     fn load(file: Option<&str>, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_sources(
             file.map(|t| (Path::new("/etc/upspool.toml"), t)),
             Some(Path::new("/etc")),
@@ -336,25 +414,42 @@ mod tests {
 
     #[test]
     fn environment_overrides_file_and_paths_are_relative_to_the_file() {
-        let file = "spool_dir = \"data\"\nmax_size = \"2M\"\nallowed_extensions = [\"TXT\", \".png\"]\n";
+        let file =
+            "spool_dir = \"data\"\nmax_size = \"2M\"\nallowed_extensions = [\"TXT\", \".png\"]\n";
         let c = load(Some(file), &[("UPSPOOL_MAX_SIZE", "1000")]).unwrap();
         assert_eq!(c.spool_dir, PathBuf::from("/etc/data"));
         assert_eq!(c.max_size, 1000);
         assert_eq!(c.allowed_extensions, vec!["txt", "png"]);
-        let c = load(Some(file), &[("UPSPOOL_ALLOWED_EXTENSIONS", "a, b"), ("UPSPOOL_EXPIRE_INCOMPLETE", "2h")]).unwrap();
+        let c = load(
+            Some(file),
+            &[
+                ("UPSPOOL_ALLOWED_EXTENSIONS", "a, b"),
+                ("UPSPOOL_EXPIRE_INCOMPLETE", "2h"),
+            ],
+        )
+        .unwrap();
         assert_eq!(c.allowed_extensions, vec!["a", "b"]);
         assert_eq!(c.expire_incomplete, Duration::from_secs(7200));
     }
 
     #[test]
     fn errors_name_the_key() {
-        let e = load(Some("max_size = \"lots\""), &[]).unwrap_err().to_string();
-        assert!(e.contains("max_size") && e.contains("/etc/upspool.toml"), "{e}");
+        let e = load(Some("max_size = \"lots\""), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("max_size") && e.contains("/etc/upspool.toml"),
+            "{e}"
+        );
         let e = load(Some("spool = \"x\""), &[]).unwrap_err().to_string();
         assert!(e.contains("unknown key `spool`"), "{e}");
-        let e = load(None, &[("UPSPOOL_CORS_ORIGINS", "app.example")]).unwrap_err().to_string();
+        let e = load(None, &[("UPSPOOL_CORS_ORIGINS", "app.example")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("UPSPOOL_CORS_ORIGINS"), "{e}");
-        let e = load(None, &[("UPSPOOL_GC_PROBABILITY", "2")]).unwrap_err().to_string();
+        let e = load(None, &[("UPSPOOL_GC_PROBABILITY", "2")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("UPSPOOL_GC_PROBABILITY"), "{e}");
     }
 
@@ -362,7 +457,20 @@ mod tests {
     fn origins() {
         let c = load(None, &[("UPSPOOL_CORS_ORIGINS", "*")]).unwrap();
         assert_eq!(c.cors_origins, Origins::Any);
-        let c = load(None, &[("UPSPOOL_CORS_ORIGINS", "https://a.example, http://b.example:8080")]).unwrap();
-        assert_eq!(c.cors_origins, Origins::List(vec!["https://a.example".into(), "http://b.example:8080".into()]));
+        let c = load(
+            None,
+            &[(
+                "UPSPOOL_CORS_ORIGINS",
+                "https://a.example, http://b.example:8080",
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            c.cors_origins,
+            Origins::List(vec![
+                "https://a.example".into(),
+                "http://b.example:8080".into()
+            ])
+        );
     }
 }

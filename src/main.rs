@@ -89,7 +89,9 @@ fn run_cgi() -> ExitCode {
         Err(message) => {
             // The details (paths, keys) go to the server's log, not to the client.
             log::error(format_args!("cannot start: {message}"));
-            let mut r = cgi::bad_request("The upload service is not configured correctly; see the server's error log.");
+            let mut r = cgi::bad_request(
+                "The upload service is not configured correctly; see the server's error log.",
+            );
             r.status = 500;
             (r, None)
         }
@@ -150,7 +152,10 @@ fn run_serve(args: &[&str]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(listen);
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or(listen);
     let _ = writeln!(
         io::stderr(),
         "upspool: serving http://{addr}/ (upload endpoint http://{addr}{}), spool {}",

@@ -43,8 +43,14 @@ impl Environment {
 pub struct BadRequest(pub String);
 
 /// Builds the request from meta-variables and a body source.
-pub fn request<'a>(env: &Environment, stdin: impl Read + Send + 'a) -> Result<Request<'a>, BadRequest> {
-    let method = env.get("REQUEST_METHOD").unwrap_or_default().to_ascii_uppercase();
+pub fn request<'a>(
+    env: &Environment,
+    stdin: impl Read + Send + 'a,
+) -> Result<Request<'a>, BadRequest> {
+    let method = env
+        .get("REQUEST_METHOD")
+        .unwrap_or_default()
+        .to_ascii_uppercase();
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(BadRequest("REQUEST_METHOD is missing or invalid".into()));
     }
@@ -59,22 +65,36 @@ pub fn request<'a>(env: &Environment, stdin: impl Read + Send + 'a) -> Result<Re
     }
     let content_length = match env.get("CONTENT_LENGTH") {
         None => None,
-        Some(v) if v.len() <= 19 && v.bytes().all(|b| b.is_ascii_digit()) => {
-            Some(v.parse::<u64>().map_err(|_| BadRequest("CONTENT_LENGTH is not a number".into()))?)
+        Some(v) if v.len() <= 19 && v.bytes().all(|b| b.is_ascii_digit()) => Some(
+            v.parse::<u64>()
+                .map_err(|_| BadRequest("CONTENT_LENGTH is not a number".into()))?,
+        ),
+        Some(v) => {
+            return Err(BadRequest(format!(
+                "CONTENT_LENGTH {v:?} is not a number of bytes"
+            )));
         }
-        Some(v) => return Err(BadRequest(format!("CONTENT_LENGTH {v:?} is not a number of bytes"))),
     };
     if let Some(n) = content_length {
         headers.push("content-length", n.to_string());
     }
-    let chunked = headers.get("transfer-encoding").is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
+    let chunked = headers
+        .get("transfer-encoding")
+        .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
     let body: Box<dyn Read + Send + 'a> = match content_length {
         Some(n) => Box::new(LimitedBody::new(stdin, n)),
         None if chunked => Box::new(stdin),
         None => Box::new(io::empty()),
     };
     let query = env.get("QUERY_STRING").unwrap_or_default();
-    Ok(Request { method, path_info: path_info(env), query, headers, content_length, body })
+    Ok(Request {
+        method,
+        path_info: path_info(env),
+        query,
+        headers,
+        content_length,
+        body,
+    })
 }
 
 /// PATH_INFO, or where the server sends none, the tail of
@@ -101,7 +121,11 @@ fn path_info(env: &Environment) -> String {
 
 /// Writes a CGI response (`Status:` line, headers, blank line, body).
 pub fn write_response(out: &mut dyn Write, response: Response, head: bool) -> io::Result<()> {
-    let mut header = format!("Status: {} {}\r\n", response.status, reason_phrase(response.status));
+    let mut header = format!(
+        "Status: {} {}\r\n",
+        response.status,
+        reason_phrase(response.status)
+    );
     for (name, value) in response.header_lines() {
         header.push_str(&name);
         header.push_str(": ");
@@ -129,14 +153,24 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Environment {
-        Environment::from_pairs(pairs.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))))
+        Environment::from_pairs(
+            pairs
+                .iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+        )
     }
 
     #[test]
     fn path_info_falls_back_to_the_request_uri() {
-        let e = env(&[("SCRIPT_NAME", "/cgi-bin/upspool"), ("REQUEST_URI", "/cgi-bin/upspool/abc-1?x=1")]);
+        let e = env(&[
+            ("SCRIPT_NAME", "/cgi-bin/upspool"),
+            ("REQUEST_URI", "/cgi-bin/upspool/abc-1?x=1"),
+        ]);
         assert_eq!(path_info(&e), "/abc-1");
-        let e = env(&[("SCRIPT_NAME", "/cgi-bin/upspool"), ("REQUEST_URI", "/cgi-bin/upspool?x=1")]);
+        let e = env(&[
+            ("SCRIPT_NAME", "/cgi-bin/upspool"),
+            ("REQUEST_URI", "/cgi-bin/upspool?x=1"),
+        ]);
         assert_eq!(path_info(&e), "");
         let e = env(&[("PATH_INFO", "/p"), ("REQUEST_URI", "/other")]);
         assert_eq!(path_info(&e), "/p");
@@ -146,7 +180,11 @@ mod tests {
     fn content_length_must_be_digits() {
         let e = env(&[("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", "12x")]);
         assert!(request(&e, io::empty()).is_err());
-        let e = env(&[("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", "3"), ("HTTP_UPLOAD_NAME", "a")]);
+        let e = env(&[
+            ("REQUEST_METHOD", "POST"),
+            ("CONTENT_LENGTH", "3"),
+            ("HTTP_UPLOAD_NAME", "a"),
+        ]);
         let r = request(&e, &b"abcdef"[..]).unwrap();
         assert_eq!(r.content_length, Some(3));
         assert_eq!(r.headers.get("upload-name").as_deref(), Some("a"));

@@ -30,7 +30,12 @@ const BODY_SILENCE: Duration = Duration::from_secs(120);
 const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
 
 /// Serves connections from `listener` with `workers` threads, forever.
-pub fn serve(handler: Arc<Handler>, listener: TcpListener, workers: usize, page: fn() -> Response) -> io::Result<()> {
+pub fn serve(
+    handler: Arc<Handler>,
+    listener: TcpListener,
+    workers: usize,
+    page: fn() -> Response,
+) -> io::Result<()> {
     let mut threads = Vec::new();
     for _ in 0..workers.max(1) {
         let listener = listener.try_clone()?;
@@ -40,7 +45,14 @@ pub fn serve(handler: Arc<Handler>, listener: TcpListener, workers: usize, page:
                 match listener.accept() {
                     Ok((stream, _)) => {
                         if let Err(e) = connection(&handler, stream, page)
-                            && !matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+                            && !matches!(
+                                e.kind(),
+                                io::ErrorKind::UnexpectedEof
+                                    | io::ErrorKind::ConnectionReset
+                                    | io::ErrorKind::BrokenPipe
+                                    | io::ErrorKind::WouldBlock
+                                    | io::ErrorKind::TimedOut
+                            )
                         {
                             log::warn(format_args!("http: connection ended: {e}"));
                         }
@@ -88,7 +100,10 @@ fn connection(handler: &Handler, stream: TcpStream, page: fn() -> Response) -> i
             Some((p, q)) => (p.to_owned(), q.to_owned()),
             None => (head.target.clone(), String::new()),
         };
-        let chunked = head.headers.get("transfer-encoding").is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
+        let chunked = head
+            .headers
+            .get("transfer-encoding")
+            .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
         let content_length = match head.headers.get("content-length") {
             Some(v) if !chunked => match v.trim().parse::<u64>() {
                 Ok(n) => Some(n),
@@ -96,7 +111,11 @@ fn connection(handler: &Handler, stream: TcpStream, page: fn() -> Response) -> i
             },
             _ => None,
         };
-        if head.headers.get("expect").is_some_and(|e| e.eq_ignore_ascii_case("100-continue")) {
+        if head
+            .headers
+            .get("expect")
+            .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
+        {
             writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
         }
         let mut body = RequestBody::new(&mut reader, content_length, chunked);
@@ -115,7 +134,9 @@ fn connection(handler: &Handler, stream: TcpStream, page: fn() -> Response) -> i
         } else {
             Response::new(404)
                 .header("Content-Type", "text/plain; charset=utf-8")
-                .body(Body::Bytes(format!("Not found. The upload endpoint is {ENDPOINT}.\n").into_bytes()))
+                .body(Body::Bytes(
+                    format!("Not found. The upload endpoint is {ENDPOINT}.\n").into_bytes(),
+                ))
         };
         // Whatever the handler left unread must go before the next request.
         let clean = body.drain(DRAIN_LIMIT);
@@ -136,11 +157,23 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Result<Head
     loop {
         let available = match reader.fill_buf() {
             Ok(b) => b,
-            Err(e) if buf.is_empty() && matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Ok(None),
+            Err(e)
+                if buf.is_empty()
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+            {
+                return Ok(None);
+            }
             Err(e) => return Err(e),
         };
         if available.is_empty() {
-            return if buf.is_empty() { Ok(None) } else { Err(io::ErrorKind::UnexpectedEof.into()) };
+            return if buf.is_empty() {
+                Ok(None)
+            } else {
+                Err(io::ErrorKind::UnexpectedEof.into())
+            };
         }
         // Take bytes up to the end of the head only.
         let start = buf.len();
@@ -162,7 +195,10 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Result<Head
 }
 
 fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
-    buf[from..].windows(4).position(|w| w == b"\r\n\r\n").map(|p| from + p + 4)
+    buf[from..]
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| from + p + 4)
 }
 
 fn parse_head(buf: &[u8]) -> Result<Head, u16> {
@@ -179,8 +215,15 @@ fn parse_head(buf: &[u8]) -> Result<Head, u16> {
         headers.push(h.name, h.value.to_vec());
     }
     let version = parsed.version.unwrap_or(1);
-    let connection = headers.get("connection").unwrap_or_default().to_ascii_lowercase();
-    let keep_alive = if version == 0 { connection.contains("keep-alive") } else { !connection.contains("close") };
+    let connection = headers
+        .get("connection")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let keep_alive = if version == 0 {
+        connection.contains("keep-alive")
+    } else {
+        !connection.contains("close")
+    };
     Ok(Head {
         method: parsed.method.unwrap_or("").to_ascii_uppercase(),
         target: parsed.path.unwrap_or("/").to_owned(),
@@ -198,7 +241,11 @@ enum RequestBody<'r> {
 impl<'r> RequestBody<'r> {
     fn new(reader: &'r mut BufReader<TcpStream>, length: Option<u64>, chunked: bool) -> Self {
         if chunked {
-            RequestBody::Chunked(Chunked { reader, left: 0, done: false })
+            RequestBody::Chunked(Chunked {
+                reader,
+                left: 0,
+                done: false,
+            })
         } else {
             RequestBody::Sized(LimitedBody::new(reader, length.unwrap_or(0)))
         }
@@ -207,7 +254,8 @@ impl<'r> RequestBody<'r> {
     /// Reads and discards what is left, up to `limit` bytes; true if the body
     /// was read to its end (so the connection may carry another request).
     fn drain(&mut self, limit: u64) -> bool {
-        io::copy(&mut self.take(limit), &mut io::sink()).is_ok() && matches!(self.read(&mut [0u8; 1]), Ok(0))
+        io::copy(&mut self.take(limit), &mut io::sink()).is_ok()
+            && matches!(self.read(&mut [0u8; 1]), Ok(0))
     }
 }
 
@@ -230,9 +278,14 @@ struct Chunked<'r> {
 impl Chunked<'_> {
     fn line(&mut self) -> io::Result<String> {
         let mut line = Vec::new();
-        (&mut *self.reader).take(4096).read_until(b'\n', &mut line)?;
+        (&mut *self.reader)
+            .take(4096)
+            .read_until(b'\n', &mut line)?;
         if !line.ends_with(b"\n") {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the chunked request body ended early"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the chunked request body ended early",
+            ));
         }
         Ok(String::from_utf8_lossy(&line).trim().to_owned())
     }
@@ -246,8 +299,12 @@ impl Read for Chunked<'_> {
         if self.left == 0 {
             let line = self.line()?;
             let size = line.split(';').next().unwrap_or("").trim();
-            self.left = u64::from_str_radix(size, 16)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size in a chunked request body"))?;
+            self.left = u64::from_str_radix(size, 16).map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "bad chunk size in a chunked request body",
+                )
+            })?;
             if self.left == 0 {
                 while !self.line()?.is_empty() {}
                 self.done = true;
@@ -257,7 +314,10 @@ impl Read for Chunked<'_> {
         let want = buf.len().min(self.left.min(usize::MAX as u64) as usize);
         let n = self.reader.read(&mut buf[..want])?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the chunked request body ended early"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the chunked request body ended early",
+            ));
         }
         self.left -= n as u64;
         if self.left == 0 {
@@ -267,12 +327,25 @@ impl Read for Chunked<'_> {
     }
 }
 
-fn write_response(out: &mut TcpStream, response: Response, head: bool, keep_alive: bool) -> io::Result<()> {
-    let mut text = format!("HTTP/1.1 {} {}\r\n", response.status, reason_phrase(response.status));
+fn write_response(
+    out: &mut TcpStream,
+    response: Response,
+    head: bool,
+    keep_alive: bool,
+) -> io::Result<()> {
+    let mut text = format!(
+        "HTTP/1.1 {} {}\r\n",
+        response.status,
+        reason_phrase(response.status)
+    );
     for (name, value) in response.header_lines() {
         text.push_str(&format!("{name}: {value}\r\n"));
     }
-    text.push_str(if keep_alive { "Connection: keep-alive\r\n\r\n" } else { "Connection: close\r\n\r\n" });
+    text.push_str(if keep_alive {
+        "Connection: keep-alive\r\n\r\n"
+    } else {
+        "Connection: close\r\n\r\n"
+    });
     let mut out = io::BufWriter::with_capacity(64 * 1024, out);
     out.write_all(text.as_bytes())?;
     if !head {

@@ -23,12 +23,16 @@ impl Headers {
 
     /// The first value of `name` (lowercase), as raw bytes.
     pub fn get_bytes(&self, name: &str) -> Option<&[u8]> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
     }
 
     /// The first value of `name`, decoded as UTF-8 (invalid sequences replaced).
     pub fn get(&self, name: &str) -> Option<String> {
-        self.get_bytes(name).map(|v| String::from_utf8_lossy(v).into_owned())
+        self.get_bytes(name)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
@@ -81,7 +85,10 @@ impl Body {
             Body::File(f, len) => {
                 let copied = io::copy(&mut f.take(len), out)?;
                 if copied < len {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than announced"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "file shorter than announced",
+                    ));
                 }
                 Ok(())
             }
@@ -99,7 +106,11 @@ pub struct Response {
 
 impl Response {
     pub fn new(status: u16) -> Response {
-        Response { status, headers: Vec::new(), body: Body::Empty }
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Response {
@@ -112,7 +123,10 @@ impl Response {
     }
 
     pub fn get_header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn body(mut self, body: Body) -> Response {
@@ -173,7 +187,11 @@ pub struct LimitedBody<R> {
 
 impl<R: Read> LimitedBody<R> {
     pub fn new(inner: R, length: u64) -> Self {
-        LimitedBody { inner, remaining: length, declared: length }
+        LimitedBody {
+            inner,
+            remaining: length,
+            declared: length,
+        }
     }
 }
 
@@ -182,7 +200,9 @@ impl<R: Read> Read for LimitedBody<R> {
         if self.remaining == 0 || buf.is_empty() {
             return Ok(0);
         }
-        let want = buf.len().min(self.remaining.min(usize::MAX as u64) as usize);
+        let want = buf
+            .len()
+            .min(self.remaining.min(usize::MAX as u64) as usize);
         let n = self.inner.read(&mut buf[..want])?;
         if n == 0 {
             return Err(io::Error::new(

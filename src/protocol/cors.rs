@@ -21,11 +21,15 @@ enum Allowed {
 }
 
 fn allowed(config: &Config, origin: Option<&str>) -> Allowed {
-    let Some(origin) = origin else { return Allowed::No };
+    let Some(origin) = origin else {
+        return Allowed::No;
+    };
     match &config.cors_origins {
         Origins::None => Allowed::No,
         Origins::Any => Allowed::Any,
-        Origins::List(list) if list.iter().any(|o| o == origin) => Allowed::Exact(origin.to_owned()),
+        Origins::List(list) if list.iter().any(|o| o == origin) => {
+            Allowed::Exact(origin.to_owned())
+        }
         Origins::List(_) => Allowed::No,
     }
 }
@@ -48,7 +52,11 @@ pub fn decorate(config: &Config, origin: Option<&str>, response: &mut Response) 
 /// `Access-Control-Request-Method`), or a plain capability query.
 pub fn options(config: &Config, request: &Request<'_>) -> Response {
     let origin = request.headers.get("origin");
-    let preflight = origin.is_some() && request.headers.get_bytes("access-control-request-method").is_some();
+    let preflight = origin.is_some()
+        && request
+            .headers
+            .get_bytes("access-control-request-method")
+            .is_some();
     if !preflight {
         return Response::new(204).header("Allow", METHODS);
     }
@@ -57,13 +65,22 @@ pub fn options(config: &Config, request: &Request<'_>) -> Response {
         return Response::new(403)
             .header("Content-Type", "text/plain; charset=utf-8")
             .header("X-Content-Type-Options", "nosniff")
-            .body(crate::gateway::Body::Bytes(b"This origin is not allowed to use the upload endpoint.".to_vec()));
+            .body(crate::gateway::Body::Bytes(
+                b"This origin is not allowed to use the upload endpoint.".to_vec(),
+            ));
     }
-    let requested = request.headers.get("access-control-request-headers").unwrap_or_default();
+    let requested = request
+        .headers
+        .get("access-control-request-headers")
+        .unwrap_or_default();
     let echoed: Vec<&str> = requested
         .split(',')
         .map(str::trim)
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)))
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        })
         .collect();
     let mut response = Response::new(204)
         .header("Access-Control-Allow-Methods", METHODS)

@@ -12,19 +12,31 @@ use crate::gateway::{Body, Response};
 fn inline_safe(media_type: &str) -> bool {
     matches!(
         media_type,
-        "text/plain" | "image/png" | "image/jpeg" | "image/gif" | "image/webp" | "image/avif" | "image/bmp" | "application/pdf"
+        "text/plain"
+            | "image/png"
+            | "image/jpeg"
+            | "image/gif"
+            | "image/webp"
+            | "image/avif"
+            | "image/bmp"
+            | "application/pdf"
     ) || media_type.starts_with("audio/")
         || media_type.starts_with("video/")
 }
 
 /// A `200` answer streaming `len` bytes of `file`.
 pub fn file_response(name: &str, media_type: Option<&str>, file: File, len: u64) -> Response {
-    let media_type = media_type.and_then(normalize_type).unwrap_or_else(|| "application/octet-stream".into());
+    let media_type = media_type
+        .and_then(normalize_type)
+        .unwrap_or_else(|| "application/octet-stream".into());
     let safe = inline_safe(&media_type);
     let mut response = private(Response::new(200))
         .header("Content-Type", media_type)
         .header("Content-Length", len.to_string())
-        .header("Content-Disposition", content_disposition(if safe { "inline" } else { "attachment" }, name));
+        .header(
+            "Content-Disposition",
+            content_disposition(if safe { "inline" } else { "attachment" }, name),
+        );
     if !safe {
         response.set_header("Content-Security-Policy", "sandbox");
     }
@@ -35,7 +47,13 @@ pub fn file_response(name: &str, media_type: Option<&str>, file: File, len: u64)
 pub fn content_disposition(kind: &str, name: &str) -> String {
     let fallback: String = name
         .chars()
-        .map(|c| if c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '%') || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '%') || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let mut encoded = String::new();
     for b in name.bytes() {
@@ -55,8 +73,14 @@ mod tests {
     #[test]
     fn disposition_has_a_safe_fallback_and_the_exact_name() {
         let d = content_disposition("inline", "we\"ird; 100% =,@ name.txt");
-        assert_eq!(d, "inline; filename=\"we_ird; 100_ =,@ name.txt\"; filename*=UTF-8''we%22ird%3B%20100%25%20%3D%2C%40%20name.txt");
+        assert_eq!(
+            d,
+            "inline; filename=\"we_ird; 100_ =,@ name.txt\"; filename*=UTF-8''we%22ird%3B%20100%25%20%3D%2C%40%20name.txt"
+        );
         let d = content_disposition("attachment", "Grüße #1 & co+$.txt");
-        assert!(d.ends_with("filename*=UTF-8''Gr%C3%BC%C3%9Fe%20#1%20&%20co+$.txt"), "{d}");
+        assert!(
+            d.ends_with("filename*=UTF-8''Gr%C3%BC%C3%9Fe%20#1%20&%20co+$.txt"),
+            "{d}"
+        );
     }
 }

@@ -33,13 +33,19 @@ struct Failure {
 
 impl Failure {
     fn new(status: u16, message: impl Into<String>) -> Failure {
-        Failure { status, message: message.into(), offset: None }
+        Failure {
+            status,
+            message: message.into(),
+            offset: None,
+        }
     }
     fn spool(e: SpoolError) -> Failure {
         log::error(format_args!("filepond: {e}"));
         match e {
             SpoolError::Full => Failure::new(507, "The server has no space left for uploads."),
-            SpoolError::Busy => Failure::new(503, "The upload is busy with another request; try again."),
+            SpoolError::Busy => {
+                Failure::new(503, "The upload is busy with another request; try again.")
+            }
             _ => Failure::new(500, "The server could not store the upload."),
         }
     }
@@ -72,7 +78,8 @@ pub(super) fn bad_request(message: &str) -> Response {
 
 /// `405` for methods the endpoint does not serve.
 pub(super) fn method_not_allowed() -> Response {
-    let mut r = Failure::new(405, "This method is not served by the upload endpoint.").into_response();
+    let mut r =
+        Failure::new(405, "This method is not served by the upload endpoint.").into_response();
     r.set_header("Allow", super::cors::METHODS);
     r
 }
@@ -83,10 +90,15 @@ fn parse_id(text: &str) -> Result<Id, Failure> {
 
 /// A header holding 1*DIGIT up to 2^63-1.
 fn header_number(headers: &Headers, name: &str) -> Result<Option<u64>, Failure> {
-    let Some(raw) = headers.get(name) else { return Ok(None) };
+    let Some(raw) = headers.get(name) else {
+        return Ok(None);
+    };
     let v = raw.trim();
     if v.is_empty() || v.len() > 19 || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Failure::new(400, format!("{name} must be a whole number of bytes, not {raw:?}.")));
+        return Err(Failure::new(
+            400,
+            format!("{name} must be a whole number of bytes, not {raw:?}."),
+        ));
     }
     match v.parse::<u64>() {
         Ok(n) if n <= MAX_NUMBER => Ok(Some(n)),
@@ -101,7 +113,7 @@ fn created(id: &Id) -> Response {
 }
 
 /// Does a part name match a configured FilePond field (`name` or `name[]`)?
-fn is_field(h: &Handler, name: Option<&str>) -> bool {
+pub(super) fn is_field(h: &Handler, name: Option<&str>) -> bool {
     let Some(name) = name else { return false };
     let bare = name.strip_suffix("[]").unwrap_or(name);
     h.config.filepond_fields.iter().any(|f| f == bare)
@@ -129,27 +141,45 @@ pub(super) fn process<'r>(
                 },
             };
             if !is_field(h, part.name.as_deref()) {
-                io::copy(&mut part, &mut io::sink()).map_err(|e| Failure::new(400, e.to_string()))?;
+                io::copy(&mut part, &mut io::sink())
+                    .map_err(|e| Failure::new(400, e.to_string()))?;
                 continue;
             }
             if let Some(filename) = part.filename.clone() {
                 let name = clean_name(&filename);
                 if main.is_none() && !extension_allowed(&h.config.allowed_extensions, &name) {
-                    return Err(Failure::new(415, format!("Files like {name:?} are not allowed here.")));
+                    return Err(Failure::new(
+                        415,
+                        format!("Files like {name:?} are not allowed here."),
+                    ));
                 }
                 if scratch.is_none() {
                     scratch = Some(h.spool.scratch().map_err(Failure::spool)?);
                 }
-                let Some(area) = scratch.as_mut() else { unreachable!("created above") };
-                let written = area.write_file(&mut part, h.config.max_size).map_err(Failure::write)?;
+                let Some(area) = scratch.as_mut() else {
+                    unreachable!("created above")
+                };
+                let written = area
+                    .write_file(&mut part, h.config.max_size)
+                    .map_err(Failure::write)?;
                 if written.overflow {
-                    return Err(Failure::new(413, format!("The file is larger than the limit of {} bytes.", h.config.max_size)));
+                    return Err(Failure::new(
+                        413,
+                        format!(
+                            "The file is larger than the limit of {} bytes.",
+                            h.config.max_size
+                        ),
+                    ));
                 }
                 let media_type = stored_type(part.content_type.as_deref(), &name);
                 if main.is_none() {
                     main = Some((name, Some(media_type), written.len));
                 } else {
-                    variants.push(Variant { name, size: written.len, media_type: Some(media_type) });
+                    variants.push(Variant {
+                        name,
+                        size: written.len,
+                        media_type: Some(media_type),
+                    });
                 }
             } else if metadata.is_none() {
                 let text = part.text(MAX_METADATA).map_err(|e| {
@@ -161,11 +191,17 @@ pub(super) fn process<'r>(
                 })?;
                 metadata = Some(parse_metadata(&text)?);
             } else {
-                io::copy(&mut part, &mut io::sink()).map_err(|e| Failure::new(400, e.to_string()))?;
+                io::copy(&mut part, &mut io::sink())
+                    .map_err(|e| Failure::new(400, e.to_string()))?;
             }
         }
         let metadata = metadata.unwrap_or_default();
-        let id = Id::mint().map_err(|e| Failure::spool(SpoolError::Io { action: "make an id", source: e }))?;
+        let id = Id::mint().map_err(|e| {
+            Failure::spool(SpoolError::Io {
+                action: "make an id",
+                source: e,
+            })
+        })?;
         let mut record = Record::new(&id, Protocol::FilePond);
         record.metadata = metadata;
         match (main, scratch) {
@@ -178,7 +214,9 @@ pub(super) fn process<'r>(
                 let lock = h.spool.lock(&id).map_err(Failure::spool)?;
                 match lock.install(scratch, &mut record).map_err(Failure::spool)? {
                     Installed::New(_) => Ok(created(&id)),
-                    Installed::Kept(_) => Err(Failure::new(500, "An id collision happened; try again.")),
+                    Installed::Kept(_) => {
+                        Err(Failure::new(500, "An id collision happened; try again."))
+                    }
                 }
             }
             _ => start_transfer(h, headers, record),
@@ -189,7 +227,10 @@ pub(super) fn process<'r>(
 fn parse_metadata(text: &str) -> Result<Map<String, Value>, Failure> {
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(Failure::new(400, "The metadata part must be a JSON object.")),
+        _ => Err(Failure::new(
+            400,
+            "The metadata part must be a JSON object.",
+        )),
     }
 }
 
@@ -197,10 +238,21 @@ fn parse_metadata(text: &str) -> Result<Map<String, Value>, Failure> {
 fn start_transfer(h: &Handler, headers: &Headers, mut record: Record) -> Outcome {
     let Some(length) = header_number(headers, "upload-length")? else {
         let fields = h.config.filepond_fields.join(" or ");
-        return Err(Failure::new(400, format!("No file part named {fields}, and missing Upload-Length for a chunked transfer.")));
+        return Err(Failure::new(
+            400,
+            format!(
+                "No file part named {fields}, and missing Upload-Length for a chunked transfer."
+            ),
+        ));
     };
     if length > h.config.max_size {
-        return Err(Failure::new(413, format!("The file is {length} bytes; the limit is {} bytes.", h.config.max_size)));
+        return Err(Failure::new(
+            413,
+            format!(
+                "The file is {length} bytes; the limit is {} bytes.",
+                h.config.max_size
+            ),
+        ));
     }
     record.size = Some(length);
     let id = Id::parse(&record.id).map_err(|e| Failure::new(500, e.to_string()))?;
@@ -213,8 +265,15 @@ fn start_transfer(h: &Handler, headers: &Headers, mut record: Record) -> Outcome
 /// with an empty body (non-browser clients), else an error.
 pub(super) fn post_without_form(h: &Handler, request: Request<'_>) -> Response {
     answer((|| {
-        if request.content_length.unwrap_or(0) == 0 && request.headers.get_bytes("upload-length").is_some() {
-            let id = Id::mint().map_err(|e| Failure::spool(SpoolError::Io { action: "make an id", source: e }))?;
+        if request.content_length.unwrap_or(0) == 0
+            && request.headers.get_bytes("upload-length").is_some()
+        {
+            let id = Id::mint().map_err(|e| {
+                Failure::spool(SpoolError::Io {
+                    action: "make an id",
+                    source: e,
+                })
+            })?;
             return start_transfer(h, &request.headers, Record::new(&id, Protocol::FilePond));
         }
         Err(Failure::new(400, "The upload must be multipart/form-data."))
@@ -234,8 +293,17 @@ pub(super) fn patch(h: &Handler, query: &Params, request: Request<'_>) -> Respon
             return Err(Failure::new(404, "There is no transfer with this id."));
         }
         let ct = headers.get("content-type").unwrap_or_default();
-        if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/offset+octet-stream") {
-            return Err(Failure::new(415, "A chunk must be sent as application/offset+octet-stream."));
+        if !ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/offset+octet-stream")
+        {
+            return Err(Failure::new(
+                415,
+                "A chunk must be sent as application/offset+octet-stream.",
+            ));
         }
         let Some(offset) = header_number(headers, "upload-offset")? else {
             return Err(Failure::new(400, "Missing Upload-Offset."));
@@ -247,15 +315,26 @@ pub(super) fn patch(h: &Handler, query: &Params, request: Request<'_>) -> Respon
         if let Some(declared) = header_number(headers, "upload-length")?
             && declared != length
         {
-            return Err(Failure::new(400, format!("Upload-Length {declared} differs from the transfer's {length} bytes.")));
+            return Err(Failure::new(
+                400,
+                format!("Upload-Length {declared} differs from the transfer's {length} bytes."),
+            ));
         }
         let declared_end = match request.content_length {
             Some(n) => match offset.checked_add(n).filter(|e| *e <= length) {
                 Some(e) => Some(e),
-                None => return Err(Failure::new(400, format!("The chunk reaches past the transfer's {length} bytes."))),
+                None => {
+                    return Err(Failure::new(
+                        400,
+                        format!("The chunk reaches past the transfer's {length} bytes."),
+                    ));
+                }
             },
             None if offset > length => {
-                return Err(Failure::new(400, format!("Upload-Offset {offset} is past the transfer's {length} bytes.")));
+                return Err(Failure::new(
+                    400,
+                    format!("Upload-Offset {offset} is past the transfer's {length} bytes."),
+                ));
             }
             None => None,
         };
@@ -277,7 +356,10 @@ pub(super) fn patch(h: &Handler, query: &Params, request: Request<'_>) -> Respon
             if let (Some(name), None) = (upload_name, &record.name) {
                 if !extension_allowed(&h.config.allowed_extensions, &name) {
                     lock.remove().map_err(Failure::spool)?;
-                    return Err(Failure::new(415, format!("Files like {name:?} are not allowed here.")));
+                    return Err(Failure::new(
+                        415,
+                        format!("Files like {name:?} are not allowed here."),
+                    ));
                 }
                 record.media_type = Some(guess_type(&name).to_owned());
                 record.name = Some(name);
@@ -288,13 +370,17 @@ pub(super) fn patch(h: &Handler, query: &Params, request: Request<'_>) -> Respon
         if offset > received {
             return Err(Failure {
                 offset: Some(received),
-                ..Failure::new(409, format!("Upload-Offset {offset} does not match the {received} bytes received."))
+                ..Failure::new(
+                    409,
+                    format!("Upload-Offset {offset} does not match the {received} bytes received."),
+                )
             });
         }
         // Bytes below `received` are a retransmission: skip them, store the rest.
         let mut body = request.body;
         let skip = received - offset;
-        let skipped = io::copy(&mut (&mut body).take(skip), &mut io::sink()).map_err(|e| Failure::new(400, e.to_string()))?;
+        let skipped = io::copy(&mut (&mut body).take(skip), &mut io::sink())
+            .map_err(|e| Failure::new(400, e.to_string()))?;
         let want = match declared_end {
             Some(end) => end.saturating_sub(received),
             None => length - received,
@@ -303,11 +389,22 @@ pub(super) fn patch(h: &Handler, query: &Params, request: Request<'_>) -> Respon
             // Nothing new; an empty trailing chunk may still complete the transfer.
             return finish_patch(h, &id, received, received);
         }
-        match h.spool.write_at(&id, received, want, &mut body).map_err(Failure::write)? {
-            Some(w) if w.overflow => Err(Failure::new(400, format!("The chunk reaches past the transfer's {length} bytes."))),
-            Some(w) if declared_end.is_some() && w.len != want => {
-                Err(Failure::new(400, format!("The chunk body has {} bytes, not the {want} announced.", w.len)))
-            }
+        match h
+            .spool
+            .write_at(&id, received, want, &mut body)
+            .map_err(Failure::write)?
+        {
+            Some(w) if w.overflow => Err(Failure::new(
+                400,
+                format!("The chunk reaches past the transfer's {length} bytes."),
+            )),
+            Some(w) if declared_end.is_some() && w.len != want => Err(Failure::new(
+                400,
+                format!(
+                    "The chunk body has {} bytes, not the {want} announced.",
+                    w.len
+                ),
+            )),
             Some(w) => finish_patch(h, &id, received, received + w.len),
             None => Ok(no_content(length)),
         }
@@ -328,7 +425,10 @@ fn finish_patch(h: &Handler, id: &Id, from: u64, to: u64) -> Outcome {
     } else if record.received < from {
         return Err(Failure {
             offset: Some(record.received),
-            ..Failure::new(409, format!("The transfer is at {} bytes.", record.received))
+            ..Failure::new(
+                409,
+                format!("The transfer is at {} bytes.", record.received),
+            )
         });
     }
     let length = record.size.unwrap_or(0);
@@ -337,7 +437,9 @@ fn finish_patch(h: &Handler, id: &Id, from: u64, to: u64) -> Outcome {
             record.media_type = Some(guess_type(record.name.as_deref().unwrap_or("")).to_owned());
         }
         lock.complete(&mut record).map_err(Failure::spool)?;
-        log::info(format_args!("filepond: transfer {id} complete, {length} bytes"));
+        log::info(format_args!(
+            "filepond: transfer {id} complete, {length} bytes"
+        ));
     } else {
         record.updated = crate::spool::unix_now();
         lock.save(&record).map_err(Failure::spool)?;
@@ -386,9 +488,13 @@ pub(super) fn get(h: &Handler, query: &Params, request: &Request<'_>) -> Respons
             return load(h, source);
         }
         if let Some(url) = query.get("fetch") {
-            return super::fetch::fetch(h, url, request.method == "HEAD").map_err(|(status, message)| Failure::new(status, message));
+            return super::fetch::fetch(h, url, request.method == "HEAD")
+                .map_err(|(status, message)| Failure::new(status, message));
         }
-        Err(Failure::new(400, "Nothing to do: the request names no action (restore, load, fetch, patch, session)."))
+        Err(Failure::new(
+            400,
+            "Nothing to do: the request names no action (restore, load, fetch, patch, session).",
+        ))
     })())
 }
 
@@ -411,11 +517,19 @@ fn offset(h: &Handler, id: &Id) -> Outcome {
 /// `GET ?restore=<id>` (§6).
 fn restore(h: &Handler, id: &Id) -> Outcome {
     let Some((record, file)) = h.spool.open_complete(id).map_err(Failure::spool)? else {
-        return Err(Failure::new(404, "There is no complete upload with this id."));
+        return Err(Failure::new(
+            404,
+            "There is no complete upload with this id.",
+        ));
     };
     let len = record.size.unwrap_or(record.received);
     let name = record.name.clone().unwrap_or_else(|| id.to_string());
-    Ok(file_response(&name, record.media_type.as_deref(), file, len))
+    Ok(file_response(
+        &name,
+        record.media_type.as_deref(),
+        file,
+        len,
+    ))
 }
 
 /// `GET ?load=<source>` (§7): a file below the configured load directory.
@@ -424,9 +538,14 @@ fn load(h: &Handler, source: &str) -> Outcome {
         || source.starts_with('/')
         || source.contains('\\')
         || source.chars().any(|c| c.is_control())
-        || source.split('/').any(|s| s.is_empty() || s == "." || s == "..");
+        || source
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..");
     if bad {
-        return Err(Failure::new(400, "The load source must be a relative path without empty, '.' or '..' segments."));
+        return Err(Failure::new(
+            400,
+            "The load source must be a relative path without empty, '.' or '..' segments.",
+        ));
     }
     let Some(root) = h.config.load_dir.as_deref() else {
         return Err(Failure::new(404, "Loading server files is not enabled."));

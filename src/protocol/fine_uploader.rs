@@ -17,10 +17,12 @@ use super::params::Params;
 use super::{Handler, MAX_FORM_BODY, private};
 use crate::gateway::{Body, Request, Response};
 use crate::log;
-use crate::spool::{Entry, Id, Installed, Parts, Protocol, Record, Scratch, SpoolError, WriteError};
+use crate::spool::{
+    Entry, Id, Installed, Parts, Protocol, Record, Scratch, SpoolError, WriteError,
+};
 
 /// Longest text field accepted in a form.
-const MAX_FIELD: usize = 64 * 1024;
+pub(super) const MAX_FIELD: usize = 64 * 1024;
 
 /// A failed request, as Fine Uploader reads it (B.5).
 #[derive(Debug)]
@@ -33,11 +35,19 @@ struct Failure {
 
 impl Failure {
     fn new(status: u16, message: impl Into<String>) -> Failure {
-        Failure { status, message: message.into(), prevent_retry: false, reset: false }
+        Failure {
+            status,
+            message: message.into(),
+            prevent_retry: false,
+            reset: false,
+        }
     }
     /// A request a retry cannot fix (bad id, parameters, missing file part).
     fn invalid(message: impl Into<String>) -> Failure {
-        Failure { prevent_retry: true, ..Failure::new(400, message) }
+        Failure {
+            prevent_retry: true,
+            ..Failure::new(400, message)
+        }
     }
     /// A broken or truncated body: a retry may succeed.
     fn malformed(message: impl Into<String>) -> Failure {
@@ -45,17 +55,25 @@ impl Failure {
     }
     fn too_large(size: u64, max: u64) -> Failure {
         let message = format!("the file is {size} bytes; the limit is {max} bytes");
-        Failure { prevent_retry: true, ..Failure::new(413, message) }
+        Failure {
+            prevent_retry: true,
+            ..Failure::new(413, message)
+        }
     }
     /// The client must forget its progress and send every part again.
     fn reset(message: impl Into<String>) -> Failure {
-        Failure { reset: true, ..Failure::new(409, message) }
+        Failure {
+            reset: true,
+            ..Failure::new(409, message)
+        }
     }
     fn spool(e: SpoolError) -> Failure {
         log::error(format_args!("fine-uploader: {e}"));
         match e {
             SpoolError::Full => Failure::new(507, "the server has no space left for uploads"),
-            SpoolError::Busy => Failure::new(503, "the upload is busy with another request; try again"),
+            SpoolError::Busy => {
+                Failure::new(503, "the upload is busy with another request; try again")
+            }
             _ => Failure::new(500, "the server could not store the upload"),
         }
     }
@@ -67,7 +85,10 @@ impl Failure {
     }
 
     fn into_response(self) -> Response {
-        log::warn(format_args!("fine-uploader: {} {}", self.status, self.message));
+        log::warn(format_args!(
+            "fine-uploader: {} {}",
+            self.status, self.message
+        ));
         let mut body = Map::new();
         body.insert("success".into(), Value::Bool(false));
         body.insert("error".into(), Value::String(self.message));
@@ -87,14 +108,21 @@ fn from_spool(e: SpoolError) -> Failure {
 
 /// One line of JSON, inert in HTML (B.5), as `text/plain`.
 fn json_response(status: u16, value: &Value) -> Response {
-    let text = value.to_string().replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026");
+    let text = value
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026");
     private(Response::new(status))
         .header("Content-Type", "text/plain; charset=utf-8")
         .body(Body::Bytes(text.into_bytes()))
 }
 
 fn success(record: &Record) -> Response {
-    json_response(200, &json!({"success": true, "uuid": record.id, "name": record.name}))
+    json_response(
+        200,
+        &json!({"success": true, "uuid": record.id, "name": record.name}),
+    )
 }
 
 /// The answer to a body that cannot be parsed at all.
@@ -120,7 +148,9 @@ impl Fields {
             && let Some(old) = self.0.get(&name)
         {
             if old != value {
-                return Err(Failure::invalid(format!("the parameter {name} is given twice with different values")));
+                return Err(Failure::invalid(format!(
+                    "the parameter {name} is given twice with different values"
+                )));
             }
             return Ok(());
         }
@@ -133,7 +163,9 @@ impl Fields {
     }
 
     fn id(&self) -> Result<Id, Failure> {
-        let text = self.get("qquuid").ok_or_else(|| Failure::invalid("the request has no qquuid parameter"))?;
+        let text = self
+            .get("qquuid")
+            .ok_or_else(|| Failure::invalid("the request has no qquuid parameter"))?;
         Id::parse(text).map_err(|e| Failure::invalid(format!("invalid qquuid: {e}")))
     }
 
@@ -145,7 +177,9 @@ impl Fields {
                 .parse()
                 .map(Some)
                 .map_err(|_| Failure::invalid(format!("{name} is too large"))),
-            Some(v) => Err(Failure::invalid(format!("{name} must be a decimal number, not {v:?}"))),
+            Some(v) => Err(Failure::invalid(format!(
+                "{name} must be a decimal number, not {v:?}"
+            ))),
         }
     }
 
@@ -173,9 +207,12 @@ impl Fields {
 
     /// The chunk parameters, if this is a chunk request (`qqpartindex` present).
     fn chunk(&self) -> Result<Option<Chunk>, Failure> {
-        let Some(index) = self.number("qqpartindex")? else { return Ok(None) };
+        let Some(index) = self.number("qqpartindex")? else {
+            return Ok(None);
+        };
         let need = |name: &str| -> Result<u64, Failure> {
-            self.number(name)?.ok_or_else(|| Failure::invalid(format!("the chunk request has no {name}")))
+            self.number(name)?
+                .ok_or_else(|| Failure::invalid(format!("the chunk request has no {name}")))
         };
         let chunk = Chunk {
             index,
@@ -197,7 +234,11 @@ impl Fields {
                 chunk.index, chunk.total_parts
             )));
         }
-        if chunk.offset.checked_add(chunk.size).is_none_or(|end| end > chunk.total_size) {
+        if chunk
+            .offset
+            .checked_add(chunk.size)
+            .is_none_or(|end| end > chunk.total_size)
+        {
             return Err(Failure::invalid(format!(
                 "the part ends past qqtotalfilesize ({} + {} > {})",
                 chunk.offset, chunk.size, chunk.total_size
@@ -231,11 +272,20 @@ enum Stored {
 /// What the file part of a form turned into.
 enum Received<'s> {
     Chunk(Stored),
-    Whole { scratch: Scratch<'s>, len: u64, filename: Option<Vec<u8>>, content_type: Option<String> },
+    Whole {
+        scratch: Scratch<'s>,
+        len: u64,
+        filename: Option<Vec<u8>>,
+        content_type: Option<String>,
+    },
 }
 
 /// Checks the size and extension limits known before the bytes arrive.
-fn check_limits(h: &Handler, declared_size: Option<u64>, name: Option<&str>) -> Result<(), Failure> {
+fn check_limits(
+    h: &Handler,
+    declared_size: Option<u64>,
+    name: Option<&str>,
+) -> Result<(), Failure> {
     if let Some(size) = declared_size
         && size > h.config.max_size
     {
@@ -246,16 +296,31 @@ fn check_limits(h: &Handler, declared_size: Option<u64>, name: Option<&str>) -> 
     {
         return Err(Failure {
             prevent_retry: true,
-            ..Failure::new(415, format!("files like {name:?} are not allowed here; allowed extensions: {}", h.config.allowed_extensions.join(", ")))
+            ..Failure::new(
+                415,
+                format!(
+                    "files like {name:?} are not allowed here; allowed extensions: {}",
+                    h.config.allowed_extensions.join(", ")
+                ),
+            )
         });
     }
     Ok(())
 }
 
 /// `POST` multipart upload or chunk (B.3, B.4).
-pub(super) fn upload_form<'r>(h: &Handler, query: Params, mut form: Multipart<'r>, first: Option<Part<'r>>) -> Response {
+pub(super) fn upload_form<'r>(
+    h: &Handler,
+    query: Params,
+    leading: Params,
+    mut form: Multipart<'r>,
+    first: Option<Part<'r>>,
+) -> Response {
     let result = (|| {
         let mut fields = Fields::new(&query)?;
+        for (k, v) in leading.iter() {
+            fields.add(k.to_owned(), v.to_owned())?;
+        }
         let mut received = None;
         let mut next = first;
         loop {
@@ -284,9 +349,19 @@ pub(super) fn upload_form<'r>(h: &Handler, query: Params, mut form: Multipart<'r
         match received {
             None => Err(Failure::invalid("the request has no file part (qqfile)")),
             Some(Received::Chunk(stored)) => record_chunk(h, stored),
-            Some(Received::Whole { scratch, len, filename, content_type }) => {
-                finish_whole(h, &fields, scratch, len, filename.as_deref(), content_type.as_deref())
-            }
+            Some(Received::Whole {
+                scratch,
+                len,
+                filename,
+                content_type,
+            }) => finish_whole(
+                h,
+                &fields,
+                scratch,
+                len,
+                filename.as_deref(),
+                content_type.as_deref(),
+            ),
         }
     })();
     result.unwrap_or_else(Failure::into_response)
@@ -294,7 +369,11 @@ pub(super) fn upload_form<'r>(h: &Handler, query: Params, mut form: Multipart<'r
 
 /// Handles the file part: a chunk goes straight to its offset; a whole file
 /// (or a part whose parameters come after it) to a scratch file.
-fn receive<'s>(h: &'s Handler, fields: &Fields, part: &mut Part<'_>) -> Result<Received<'s>, Failure> {
+fn receive<'s>(
+    h: &'s Handler,
+    fields: &Fields,
+    part: &mut Part<'_>,
+) -> Result<Received<'s>, Failure> {
     if let Some(chunk) = fields.chunk()? {
         let name = fields.name(part.filename.as_deref())?;
         return Ok(Received::Chunk(store_chunk(h, fields, chunk, &name, part)?));
@@ -309,7 +388,9 @@ fn receive<'s>(h: &'s Handler, fields: &Fields, part: &mut Part<'_>) -> Result<R
     };
     check_limits(h, fields.number("qqtotalfilesize")?, known_name.as_deref())?;
     let mut scratch = h.spool.scratch().map_err(from_spool)?;
-    let written = scratch.write_file(part, h.config.max_size).map_err(Failure::write)?;
+    let written = scratch
+        .write_file(part, h.config.max_size)
+        .map_err(Failure::write)?;
     if written.overflow {
         return Err(Failure::too_large(written.len + 1, h.config.max_size));
     }
@@ -343,7 +424,9 @@ fn finish_whole(
     if let Some(declared) = fields.number("qqtotalfilesize")?
         && declared != len
     {
-        return Err(Failure::malformed(format!("received {len} bytes but qqtotalfilesize is {declared}")));
+        return Err(Failure::malformed(format!(
+            "received {len} bytes but qqtotalfilesize is {declared}"
+        )));
     }
     let mut record = Record::new(&id, Protocol::FineUploader);
     record.media_type = Some(stored_type(content_type, &name));
@@ -359,7 +442,13 @@ fn finish_whole(
 
 /// B.4 steps 1–4: checks a part against the upload, then writes its bytes
 /// (without the lock) at its offset.
-fn store_chunk(h: &Handler, fields: &Fields, chunk: Chunk, name: &str, src: &mut dyn Read) -> Result<Stored, Failure> {
+fn store_chunk(
+    h: &Handler,
+    fields: &Fields,
+    chunk: Chunk,
+    name: &str,
+    src: &mut dyn Read,
+) -> Result<Stored, Failure> {
     let id = fields.id()?;
     check_limits(h, Some(chunk.total_size), Some(name))?;
     let duplicate = {
@@ -367,14 +456,19 @@ fn store_chunk(h: &Handler, fields: &Fields, chunk: Chunk, name: &str, src: &mut
         match lock.entry().map_err(from_spool)? {
             Entry::Absent => {
                 if chunk.resume && chunk.index > 0 {
-                    return Err(Failure::reset("the server has no record of this upload; start again"));
+                    return Err(Failure::reset(
+                        "the server has no record of this upload; start again",
+                    ));
                 }
                 let mut record = Record::new(&id, Protocol::FineUploader);
                 record.name = Some(name.to_owned());
                 record.media_type = Some(guess_type(name).to_owned());
                 record.size = Some(chunk.total_size);
                 record.metadata = fields.metadata();
-                record.parts = Some(Parts { total: chunk.total_parts, stored: Default::default() });
+                record.parts = Some(Parts {
+                    total: chunk.total_parts,
+                    stored: Default::default(),
+                });
                 lock.create(&record).map_err(from_spool)?;
                 false
             }
@@ -383,16 +477,24 @@ fn store_chunk(h: &Handler, fields: &Fields, chunk: Chunk, name: &str, src: &mut
                     lock.remove().map_err(from_spool)?;
                     return Err(Failure::reset(why));
                 }
-                None => record.parts.as_ref().is_some_and(|p| p.stored.get(&chunk.index) == Some(&(chunk.offset, chunk.size))),
+                None => record.parts.as_ref().is_some_and(|p| {
+                    p.stored.get(&chunk.index) == Some(&(chunk.offset, chunk.size))
+                }),
             },
             Entry::Complete(record) => {
-                let same_parts = record.parts.as_ref().is_none_or(|p| p.total == chunk.total_parts);
+                let same_parts = record
+                    .parts
+                    .as_ref()
+                    .is_none_or(|p| p.total == chunk.total_parts);
                 if record.size == Some(chunk.total_size) && same_parts {
                     return Ok(Stored::Complete(record));
                 }
                 return Err(Failure {
                     prevent_retry: true,
-                    ..Failure::new(409, "this qquuid already holds a different, complete upload")
+                    ..Failure::new(
+                        409,
+                        "this qquuid already holds a different, complete upload",
+                    )
                 });
             }
         }
@@ -407,26 +509,37 @@ fn store_chunk(h: &Handler, fields: &Fields, chunk: Chunk, name: &str, src: &mut
     };
     if duplicate {
         // Already stored: read the bytes to check the request, keep the stored ones.
-        let n = io::copy(&mut src.take(chunk.size + 1), &mut io::sink()).map_err(|e| Failure::malformed(e.to_string()))?;
+        let n = io::copy(&mut src.take(chunk.size + 1), &mut io::sink())
+            .map_err(|e| Failure::malformed(e.to_string()))?;
         if n != chunk.size {
             return Err(length_error(n, n > chunk.size));
         }
         return Ok(Stored::Duplicate(id));
     }
-    match h.spool.write_at(&id, chunk.offset, chunk.size, src).map_err(Failure::write)? {
+    match h
+        .spool
+        .write_at(&id, chunk.offset, chunk.size, src)
+        .map_err(Failure::write)?
+    {
         Some(w) if w.overflow || w.len != chunk.size => Err(length_error(w.len, w.overflow)),
         Some(_) => Ok(Stored::Written(id, chunk)),
         // Completed or deleted meanwhile by another request.
         None => match h.spool.lookup(&id).map_err(from_spool)? {
             Entry::Complete(r) if r.size == Some(chunk.total_size) => Ok(Stored::Complete(r)),
-            _ => Err(Failure::reset("the upload was removed while this part arrived; start again")),
+            _ => Err(Failure::reset(
+                "the upload was removed while this part arrived; start again",
+            )),
         },
     }
 }
 
 /// Why a part cannot belong to the upload in progress, if it cannot.
 fn conflict(record: &Record, chunk: &Chunk) -> Option<String> {
-    let Some(parts) = record.parts.as_ref().filter(|_| record.protocol == Protocol::FineUploader) else {
+    let Some(parts) = record
+        .parts
+        .as_ref()
+        .filter(|_| record.protocol == Protocol::FineUploader)
+    else {
         return Some("this id belongs to an upload of another kind".into());
     };
     if record.size != Some(chunk.total_size) || parts.total != chunk.total_parts {
@@ -443,7 +556,10 @@ fn conflict(record: &Record, chunk: &Chunk) -> Option<String> {
         let same = *index == chunk.index;
         let overlaps = *offset < end && chunk.offset < offset + len;
         if (same && (*offset, *len) != (chunk.offset, chunk.size)) || (!same && overlaps) {
-            return Some(format!("part {} does not fit the parts already received", chunk.index));
+            return Some(format!(
+                "part {} does not fit the parts already received",
+                chunk.index
+            ));
         }
     }
     None
@@ -456,7 +572,11 @@ fn record_chunk(h: &Handler, stored: Stored) -> Result<Response, Failure> {
         Stored::Complete(record) => return Ok(success(&record)),
         Stored::Duplicate(id) => match h.spool.lookup(&id).map_err(from_spool)? {
             Entry::Incoming(r) | Entry::Complete(r) => return Ok(success(&r)),
-            Entry::Absent => return Err(Failure::reset("the upload was removed while this part arrived; start again")),
+            Entry::Absent => {
+                return Err(Failure::reset(
+                    "the upload was removed while this part arrived; start again",
+                ));
+            }
         },
         Stored::Written(id, chunk) => (id, chunk),
     };
@@ -466,13 +586,21 @@ fn record_chunk(h: &Handler, stored: Stored) -> Result<Response, Failure> {
             if let Some(why) = conflict(&record, &chunk) {
                 return Err(Failure::reset(why));
             }
-            if lock.record_part(&mut record, chunk.index, chunk.offset, chunk.size).map_err(from_spool)? {
-                log::info(format_args!("fine-uploader: upload {id} complete, {} bytes", chunk.total_size));
+            if lock
+                .record_part(&mut record, chunk.index, chunk.offset, chunk.size)
+                .map_err(from_spool)?
+            {
+                log::info(format_args!(
+                    "fine-uploader: upload {id} complete, {} bytes",
+                    chunk.total_size
+                ));
             }
             Ok(success(&record))
         }
         Entry::Complete(record) => Ok(success(&record)),
-        Entry::Absent => Err(Failure::reset("the upload was removed while this part arrived; start again")),
+        Entry::Absent => Err(Failure::reset(
+            "the upload was removed while this part arrived; start again",
+        )),
     }
 }
 
@@ -487,14 +615,19 @@ pub(super) fn upload_raw(h: &Handler, query: Params, request: Request<'_>) -> Re
             if let Some(len) = request.content_length
                 && len != chunk.size
             {
-                return Err(Failure::malformed(format!("the body has {len} bytes but qqchunksize is {}", chunk.size)));
+                return Err(Failure::malformed(format!(
+                    "the body has {len} bytes but qqchunksize is {}",
+                    chunk.size
+                )));
             }
             let stored = store_chunk(h, &fields, chunk, &name, &mut body)?;
             return record_chunk(h, stored);
         }
         check_limits(h, request.content_length, Some(&name))?;
         let mut scratch = h.spool.scratch().map_err(from_spool)?;
-        let written = scratch.write_file(&mut body, h.config.max_size).map_err(Failure::write)?;
+        let written = scratch
+            .write_file(&mut body, h.config.max_size)
+            .map_err(Failure::write)?;
         if written.overflow {
             return Err(Failure::too_large(written.len + 1, h.config.max_size));
         }
@@ -515,9 +648,14 @@ pub(super) fn done(h: &Handler, query: &Params, mut request: Request<'_>) -> Res
         if bytes.len() as u64 > MAX_FORM_BODY {
             return Err(Failure::invalid("the success request body is too large"));
         }
-        let ct = request.headers.get("content-type").unwrap_or_default().to_ascii_lowercase();
+        let ct = request
+            .headers
+            .get("content-type")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let body = if ct.starts_with("application/json") {
-            Params::from_json(&bytes).ok_or_else(|| Failure::invalid("the success request body is not a JSON object"))?
+            Params::from_json(&bytes)
+                .ok_or_else(|| Failure::invalid("the success request body is not a JSON object"))?
         } else {
             Params::parse(&bytes)
         };
@@ -533,18 +671,31 @@ pub(super) fn done(h: &Handler, query: &Params, mut request: Request<'_>) -> Res
             Entry::Complete(record) => Ok(success(&record)),
             Entry::Incoming(mut record) => {
                 let Some(parts) = record.parts.clone() else {
-                    return Err(Failure::reset("this id is not a chunked Fine Uploader upload"));
+                    return Err(Failure::reset(
+                        "this id is not a chunked Fine Uploader upload",
+                    ));
                 };
                 let size = record.size.unwrap_or(0);
-                if total_size.is_some_and(|s| s != size) || total_parts.is_some_and(|p| p != parts.total) {
-                    return Err(Failure::reset("the success request does not match the upload's size or part count"));
+                if total_size.is_some_and(|s| s != size)
+                    || total_parts.is_some_and(|p| p != parts.total)
+                {
+                    return Err(Failure::reset(
+                        "the success request does not match the upload's size or part count",
+                    ));
                 }
                 if !parts.tile(size) {
-                    let missing: Vec<String> =
-                        (0..parts.total).filter(|i| !parts.stored.contains_key(i)).take(10).map(|i| i.to_string()).collect();
+                    let missing: Vec<String> = (0..parts.total)
+                        .filter(|i| !parts.stored.contains_key(i))
+                        .take(10)
+                        .map(|i| i.to_string())
+                        .collect();
                     return Err(Failure::reset(format!(
                         "parts are missing or inconsistent (missing: {}); send every part again",
-                        if missing.is_empty() { "none, but they do not fit".to_owned() } else { missing.join(", ") }
+                        if missing.is_empty() {
+                            "none, but they do not fit".to_owned()
+                        } else {
+                            missing.join(", ")
+                        }
                     )));
                 }
                 lock.complete(&mut record).map_err(from_spool)?;
@@ -559,12 +710,17 @@ pub(super) fn done(h: &Handler, query: &Params, mut request: Request<'_>) -> Res
                 record.name = Some(name);
                 record.size = Some(0);
                 record.metadata = fields.metadata();
-                record.parts = Some(Parts { total: 0, stored: Default::default() });
+                record.parts = Some(Parts {
+                    total: 0,
+                    stored: Default::default(),
+                });
                 lock.create(&record).map_err(from_spool)?;
                 lock.complete(&mut record).map_err(from_spool)?;
                 Ok(success(&record))
             }
-            Entry::Absent => Err(Failure::reset("the server has no record of this upload; start again")),
+            Entry::Absent => Err(Failure::reset(
+                "the server has no record of this upload; start again",
+            )),
         }
     })();
     result.unwrap_or_else(Failure::into_response)
@@ -573,11 +729,15 @@ pub(super) fn done(h: &Handler, query: &Params, mut request: Request<'_>) -> Res
 /// Delete by id (B.7).
 pub(super) fn delete(h: &Handler, id_text: &str) -> Response {
     let result = (|| {
-        let id = Id::parse(id_text).map_err(|e| Failure::invalid(format!("invalid upload id to delete: {e}")))?;
+        let id = Id::parse(id_text)
+            .map_err(|e| Failure::invalid(format!("invalid upload id to delete: {e}")))?;
         let lock = h.spool.lock(&id).map_err(from_spool)?;
         if lock.remove().map_err(from_spool)? {
             log::info(format_args!("fine-uploader: deleted upload {id}"));
-            Ok(json_response(200, &json!({"success": true, "uuid": id.as_str()})))
+            Ok(json_response(
+                200,
+                &json!({"success": true, "uuid": id.as_str()}),
+            ))
         } else {
             Err(Failure::new(404, "there is no upload with this id"))
         }
@@ -598,7 +758,9 @@ pub(super) fn session(h: &Handler, query: &Params) -> Response {
         Ok(records) => {
             let list: Vec<Value> = records
                 .iter()
-                .map(|r| json!({"uuid": r.id, "name": r.name, "size": r.size.unwrap_or(r.received)}))
+                .map(
+                    |r| json!({"uuid": r.id, "name": r.name, "size": r.size.unwrap_or(r.received)}),
+                )
                 .collect();
             json_response(200, &Value::Array(list))
         }

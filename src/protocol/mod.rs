@@ -54,7 +54,12 @@ impl Handler {
             "OPTIONS" => cors::options(&self.config, &request),
             "POST" if query.has("done") => fine_uploader::done(self, &query, request),
             "DELETE" if !request.path_info.is_empty() => {
-                let segment = request.path_info.rsplit('/').next().unwrap_or("").to_owned();
+                let segment = request
+                    .path_info
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
                 fine_uploader::delete(self, &segment)
             }
             "POST" => {
@@ -81,14 +86,24 @@ impl Handler {
     /// query or a small urlencoded body. Returns the id text to delete. A
     /// body read here is put back for the next rules.
     fn post_delete(&self, query: &Params, request: &mut Request<'_>) -> Option<String> {
-        let ct = request.headers.get("content-type").unwrap_or_default().to_ascii_lowercase();
+        let ct = request
+            .headers
+            .get("content-type")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let form_like = ct.is_empty()
             || ct.starts_with("application/x-www-form-urlencoded")
             || ct.starts_with("text/plain");
         let mut body_params = Params::default();
-        if form_like && request.content_length.is_some_and(|n| n > 0 && n <= MAX_FORM_BODY) {
+        if form_like
+            && request
+                .content_length
+                .is_some_and(|n| n > 0 && n <= MAX_FORM_BODY)
+        {
             let mut bytes = Vec::new();
-            let read = (&mut request.body).take(MAX_FORM_BODY).read_to_end(&mut bytes);
+            let read = (&mut request.body)
+                .take(MAX_FORM_BODY)
+                .read_to_end(&mut bytes);
             body_params = Params::parse(&bytes);
             let body = std::mem::replace(&mut request.body, Box::new(std::io::empty()));
             request.body = Box::new(Cursor::new(bytes).chain(body));
@@ -96,14 +111,25 @@ impl Handler {
                 return None;
             }
         }
-        let wants_delete = |p: &Params| p.get("_method").is_some_and(|m| m.eq_ignore_ascii_case("DELETE"));
+        let wants_delete = |p: &Params| {
+            p.get("_method")
+                .is_some_and(|m| m.eq_ignore_ascii_case("DELETE"))
+        };
         if !wants_delete(query) && !wants_delete(&body_params) {
             return None;
         }
-        let from_path = request.path_info.rsplit('/').next().filter(|_| !request.path_info.is_empty());
+        let from_path = request
+            .path_info
+            .rsplit('/')
+            .next()
+            .filter(|_| !request.path_info.is_empty());
         Some(match from_path {
             Some(segment) => segment.to_owned(),
-            None => body_params.get("qquuid").or(query.get("qquuid")).unwrap_or("").to_owned(),
+            None => body_params
+                .get("qquuid")
+                .or(query.get("qquuid"))
+                .unwrap_or("")
+                .to_owned(),
         })
     }
 
@@ -120,16 +146,34 @@ impl Handler {
         };
         let headers = request.headers.clone();
         let mut form = Multipart::new(request.body, boundary);
-        let first = match form.next_part() {
-            Ok(p) => p,
-            Err(e) if looks_fine_uploader => return fine_uploader::malformed(&e.0),
-            Err(e) => return filepond::bad_request(&e.0),
+        // Custom fields may come first (Fine Uploader puts them before its qq*
+        // fields): read text parts until one that decides.
+        let mut leading = Params::default();
+        let decided = loop {
+            let part = match form.next_part() {
+                Ok(p) => p,
+                Err(e) if looks_fine_uploader => return fine_uploader::malformed(&e.0),
+                Err(e) => return filepond::bad_request(&e.0),
+            };
+            let Some(mut part) = part else { break None };
+            let name = part.name.clone().unwrap_or_default();
+            if name.starts_with("qq") || part.is_file() || filepond::is_field(self, Some(&name)) {
+                break Some(part);
+            }
+            match part.text(fine_uploader::MAX_FIELD) {
+                Ok(value) => leading.push(name, value),
+                Err(e) if looks_fine_uploader => return fine_uploader::malformed(&e.0),
+                Err(e) => return filepond::bad_request(&e.0),
+            }
         };
-        let first_is_fu = first.as_ref().and_then(|p| p.name.as_deref()).is_some_and(|n| n.starts_with("qq"));
-        if query.has("qquuid") || first_is_fu {
-            fine_uploader::upload_form(self, query, form, first)
+        let decided_fu = decided
+            .as_ref()
+            .and_then(|p| p.name.as_deref())
+            .is_some_and(|n| n.starts_with("qq"));
+        if query.has("qquuid") || decided_fu {
+            fine_uploader::upload_form(self, query, leading, form, decided)
         } else {
-            filepond::process(self, &headers, form, first)
+            filepond::process(self, &headers, form, decided)
         }
     }
 
@@ -153,10 +197,12 @@ impl Handler {
             sample: Some(64),
         };
         match self.spool.gc(&policy) {
-            Ok(r) if r.incomplete + r.complete + r.scratch + r.locks > 0 => log::info(format_args!(
-                "swept the spool: {} incomplete, {} complete, {} scratch, {} lock files removed",
-                r.incomplete, r.complete, r.scratch, r.locks
-            )),
+            Ok(r) if r.incomplete + r.complete + r.scratch + r.locks > 0 => {
+                log::info(format_args!(
+                    "swept the spool: {} incomplete, {} complete, {} scratch, {} lock files removed",
+                    r.incomplete, r.complete, r.scratch, r.locks
+                ))
+            }
             Ok(_) => {}
             Err(e) => log::warn(format_args!("spool sweep failed: {e}")),
         }
@@ -165,7 +211,9 @@ impl Handler {
 
 /// Headers every protocol answer carries.
 fn private(response: Response) -> Response {
-    response.header("X-Content-Type-Options", "nosniff").header("Cache-Control", "no-store")
+    response
+        .header("X-Content-Type-Options", "nosniff")
+        .header("Cache-Control", "no-store")
 }
 
 /// A `text/plain` answer.

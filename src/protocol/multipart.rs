@@ -44,7 +44,9 @@ pub fn boundary(content_type: &str) -> Result<String, MultipartError> {
 /// True when the content type is `multipart/form-data` (with or without boundary).
 pub fn is_multipart(content_type: Option<&str>) -> bool {
     content_type.is_some_and(|ct| {
-        ct.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("multipart/form-data"))
+        ct.split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("multipart/form-data"))
     })
 }
 
@@ -70,8 +72,16 @@ pub struct Part<'r> {
 impl<'r> Multipart<'r> {
     pub fn new(body: Box<dyn Read + Send + 'r>, boundary: String) -> Multipart<'r> {
         let overhead = Arc::new(AtomicU64::new(0));
-        let stream = BodyStream { body, ready: false, overhead: overhead.clone() };
-        Multipart { inner: multer::Multipart::new(stream, boundary), overhead, parts: 0 }
+        let stream = BodyStream {
+            body,
+            ready: false,
+            overhead: overhead.clone(),
+        };
+        Multipart {
+            inner: multer::Multipart::new(stream, boundary),
+            overhead,
+            parts: 0,
+        }
     }
 
     /// The next part, or `None` after the closing delimiter.
@@ -81,22 +91,40 @@ impl<'r> Multipart<'r> {
         let Some(field) = field else { return Ok(None) };
         self.parts += 1;
         if self.parts > MAX_PARTS {
-            return Err(MultipartError(format!("the request has more than {MAX_PARTS} multipart parts")));
+            return Err(MultipartError(format!(
+                "the request has more than {MAX_PARTS} multipart parts"
+            )));
         }
         let disposition = field
             .headers()
             .get("content-disposition")
             .map(|v| v.as_bytes().to_vec())
-            .ok_or_else(|| MultipartError("a multipart part has no Content-Disposition header".into()))?;
+            .ok_or_else(|| {
+                MultipartError("a multipart part has no Content-Disposition header".into())
+            })?;
         let params = disposition_params(&disposition);
-        let get = |key: &str| params.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.clone());
-        let filename = get("filename*").and_then(|v| decode_ext_value(&v)).or_else(|| get("filename"));
+        let get = |key: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v.clone())
+        };
+        let filename = get("filename*")
+            .and_then(|v| decode_ext_value(&v))
+            .or_else(|| get("filename"));
         let name = get("name").map(|n| String::from_utf8_lossy(&n).into_owned());
         let content_type = field
             .headers()
             .get("content-type")
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        Ok(Some(Part { name, filename, content_type, field, pending: Bytes::new(), overhead: self.overhead.clone() }))
+        Ok(Some(Part {
+            name,
+            filename,
+            content_type,
+            field,
+            pending: Bytes::new(),
+            overhead: self.overhead.clone(),
+        }))
     }
 }
 
@@ -110,9 +138,13 @@ impl Part<'_> {
     pub fn text(&mut self, max: usize) -> Result<String, MultipartError> {
         let mut out = Vec::new();
         let mut limited = self.take(max as u64 + 1);
-        limited.read_to_end(&mut out).map_err(|e| MultipartError(e.to_string()))?;
+        limited
+            .read_to_end(&mut out)
+            .map_err(|e| MultipartError(e.to_string()))?;
         if out.len() > max {
-            return Err(MultipartError(format!("a form field is longer than {max} bytes")));
+            return Err(MultipartError(format!(
+                "a form field is longer than {max} bytes"
+            )));
         }
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
@@ -224,8 +256,13 @@ fn disposition_params(value: &[u8]) -> Vec<(String, Vec<u8>)> {
         if rest.is_empty() {
             return out;
         }
-        let key_end = rest.iter().position(|&b| b == b'=' || b == b';').unwrap_or(rest.len());
-        let key = String::from_utf8_lossy(&rest[..key_end]).trim().to_ascii_lowercase();
+        let key_end = rest
+            .iter()
+            .position(|&b| b == b'=' || b == b';')
+            .unwrap_or(rest.len());
+        let key = String::from_utf8_lossy(&rest[..key_end])
+            .trim()
+            .to_ascii_lowercase();
         rest = &rest[key_end..];
         if rest.first() != Some(&b'=') {
             rest = rest.get(1..).unwrap_or(&[]);
@@ -238,7 +275,11 @@ fn disposition_params(value: &[u8]) -> Vec<(String, Vec<u8>)> {
             let end = body.iter().position(|&b| b == b'"').unwrap_or(body.len());
             value = body[..end].to_vec();
             rest = body.get(end + 1..).unwrap_or(&[]);
-            let next = rest.iter().position(|&b| b == b';').map(|i| i + 1).unwrap_or(rest.len());
+            let next = rest
+                .iter()
+                .position(|&b| b == b';')
+                .map(|i| i + 1)
+                .unwrap_or(rest.len());
             rest = &rest[next..];
         } else {
             let end = rest.iter().position(|&b| b == b';').unwrap_or(rest.len());
@@ -282,12 +323,19 @@ fn percent_decode(bytes: &[u8]) -> Vec<u8> {
 }
 
 fn trim_start(b: &[u8]) -> &[u8] {
-    let i = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let i = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
     &b[i..]
 }
 
 fn trim_end(b: &[u8]) -> &[u8] {
-    let i = b.iter().rposition(|c| !c.is_ascii_whitespace()).map(|i| i + 1).unwrap_or(0);
+    let i = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map(|i| i + 1)
+        .unwrap_or(0);
     &b[..i]
 }
 
@@ -295,12 +343,15 @@ fn trim_end(b: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
 
-    fn parts(body: &'static [u8]) -> Result<Vec<(Option<String>, Option<Vec<u8>>, Vec<u8>)>, MultipartError> {
+    fn parts(
+        body: &'static [u8],
+    ) -> Result<Vec<(Option<String>, Option<Vec<u8>>, Vec<u8>)>, MultipartError> {
         let mut mp = Multipart::new(Box::new(body), "XB".into());
         let mut out = Vec::new();
         while let Some(mut p) = mp.next_part()? {
             let mut data = Vec::new();
-            p.read_to_end(&mut data).map_err(|e| MultipartError(e.to_string()))?;
+            p.read_to_end(&mut data)
+                .map_err(|e| MultipartError(e.to_string()))?;
             out.push((p.name.clone(), p.filename.clone(), data));
         }
         Ok(out)
@@ -320,13 +371,18 @@ mod tests {
     #[test]
     fn truncated_bodies_fail() {
         assert!(parts(b"--XB\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nabc").is_err());
-        assert!(parts(b"--XB\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nabc\r\n--XB").is_err());
+        assert!(
+            parts(b"--XB\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nabc\r\n--XB")
+                .is_err()
+        );
         assert!(parts(b"no boundary here").is_err());
     }
 
     #[test]
     fn filename_star_wins() {
-        let p = disposition_params(b"form-data; name=\"f\"; filename=\"a.txt\"; filename*=UTF-8''%E2%82%AC.txt");
+        let p = disposition_params(
+            b"form-data; name=\"f\"; filename=\"a.txt\"; filename*=UTF-8''%E2%82%AC.txt",
+        );
         assert_eq!(p.len(), 3);
         assert_eq!(decode_ext_value(&p[2].1).unwrap(), "€.txt".as_bytes());
     }

@@ -12,7 +12,10 @@ const MAX_NAME: usize = 255;
 pub fn clean_name(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw);
     let last = text.rsplit(['/', '\\']).next().unwrap_or("");
-    let kept: String = last.chars().filter(|c| !matches!(*c, '\u{0}'..='\u{1f}' | '\u{7f}')).collect();
+    let kept: String = last
+        .chars()
+        .filter(|c| !matches!(*c, '\u{0}'..='\u{1f}' | '\u{7f}'))
+        .collect();
     let mut name = kept.trim().to_owned();
     if name.len() > MAX_NAME {
         name = shorten(&name);
@@ -60,7 +63,11 @@ pub fn extension_allowed(allowed: &[String], name: &str) -> bool {
 pub fn normalize_type(declared: &str) -> Option<String> {
     let essence = declared.split(';').next()?.trim().to_ascii_lowercase();
     let (ty, sub) = essence.split_once('/')?;
-    let token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b));
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
     (token(ty) && token(sub)).then_some(essence)
 }
 
@@ -153,9 +160,15 @@ mod tests {
 
     #[test]
     fn types() {
-        assert_eq!(normalize_type("Text/Plain; charset=utf-8").as_deref(), Some("text/plain"));
+        assert_eq!(
+            normalize_type("Text/Plain; charset=utf-8").as_deref(),
+            Some("text/plain")
+        );
         assert_eq!(normalize_type("nonsense"), None);
-        assert_eq!(stored_type(Some("application/octet-stream"), "a.png"), "image/png");
+        assert_eq!(
+            stored_type(Some("application/octet-stream"), "a.png"),
+            "image/png"
+        );
         assert_eq!(stored_type(None, "a.unknown"), "application/octet-stream");
     }
 }

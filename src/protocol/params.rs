@@ -13,12 +13,18 @@ pub struct Params(Vec<(String, String)>);
 impl Params {
     /// Parses `a=1&b=two+words`.
     pub fn parse(text: &[u8]) -> Params {
-        Params(form_urlencoded::parse(text).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        Params(
+            form_urlencoded::parse(text)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
     }
 
     /// Parses a JSON object whose values are strings, numbers or booleans.
     pub fn from_json(text: &[u8]) -> Option<Params> {
-        let Value::Object(map) = serde_json::from_slice(text).ok()? else { return None };
+        let Value::Object(map) = serde_json::from_slice(text).ok()? else {
+            return None;
+        };
         let mut out = Params::default();
         for (k, v) in map {
             let v = match v {
@@ -39,7 +45,10 @@ impl Params {
 
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn has(&self, name: &str) -> bool {

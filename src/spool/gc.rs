@@ -45,7 +45,10 @@ impl Spool {
     pub fn gc(&self, policy: &GcPolicy) -> Result<GcReport, SpoolError> {
         let now = self.fs_now()?;
         let mut report = GcReport::default();
-        for (state, limit) in [(INCOMING, policy.incomplete_after), (COMPLETE, policy.complete_after)] {
+        for (state, limit) in [
+            (INCOMING, policy.incomplete_after),
+            (COMPLETE, policy.complete_after),
+        ] {
             for name in sample(&self.root.join(state), policy.sample)? {
                 let Ok(id) = Id::parse(&name) else { continue };
                 if !older(&self.root.join(state).join(&name).join(META), now, limit) {
@@ -56,7 +59,9 @@ impl Spool {
                     continue;
                 };
                 // Re-check under the lock: a part may have arrived meanwhile.
-                if older(&self.root.join(state).join(&name).join(META), now, limit) && lock.remove()? {
+                if older(&self.root.join(state).join(&name).join(META), now, limit)
+                    && lock.remove()?
+                {
                     if state == INCOMING {
                         report.incomplete += 1;
                     } else {
@@ -67,7 +72,10 @@ impl Spool {
         }
         for name in sample(&self.root.join(TMP), policy.sample)? {
             let path = self.root.join(TMP).join(&name);
-            if !name.starts_with('.') && older(&path, now, policy.incomplete_after) && fs::remove_dir_all(&path).is_ok() {
+            if !name.starts_with('.')
+                && older(&path, now, policy.incomplete_after)
+                && fs::remove_dir_all(&path).is_ok()
+            {
                 report.scratch += 1;
             }
         }
@@ -87,7 +95,9 @@ impl Spool {
     }
 
     fn has_entry(&self, id: &Id) -> bool {
-        [INCOMING, COMPLETE].iter().any(|s| self.entry_dir(s, id).exists())
+        [INCOMING, COMPLETE]
+            .iter()
+            .any(|s| self.entry_dir(s, id).exists())
     }
 
     /// The filesystem's idea of now.
@@ -108,7 +118,10 @@ impl Spool {
 
 fn older(path: &Path, now: SystemTime, limit: Duration) -> bool {
     match fs::symlink_metadata(path).and_then(|m| m.modified()) {
-        Ok(t) => now.duration_since(t).map(|age| age > limit).unwrap_or(false),
+        Ok(t) => now
+            .duration_since(t)
+            .map(|age| age > limit)
+            .unwrap_or(false),
         Err(_) => false,
     }
 }

@@ -26,10 +26,13 @@ impl fmt::Display for InvalidId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             InvalidId::Empty => f.write_str("the upload id is empty"),
-            InvalidId::TooLong(n) => write!(f, "the upload id is {n} characters long; at most {MAX_LEN} are allowed"),
-            InvalidId::BadCharacter => {
-                f.write_str("the upload id may only contain the letters A-Z and a-z, digits, '-' and '_'")
-            }
+            InvalidId::TooLong(n) => write!(
+                f,
+                "the upload id is {n} characters long; at most {MAX_LEN} are allowed"
+            ),
+            InvalidId::BadCharacter => f.write_str(
+                "the upload id may only contain the letters A-Z and a-z, digits, '-' and '_'",
+            ),
         }
     }
 }
@@ -42,7 +45,10 @@ impl Id {
         if text.is_empty() {
             return Err(InvalidId::Empty);
         }
-        if !text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if !text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err(InvalidId::BadCharacter);
         }
         if text.len() > MAX_LEN {
@@ -70,7 +76,8 @@ impl fmt::Display for Id {
 /// `N` random bytes from the OS, as lowercase hex.
 pub(crate) fn random_hex<const N: usize>() -> std::io::Result<String> {
     let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(format!("no random numbers: {e}")))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| std::io::Error::other(format!("no random numbers: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -80,14 +87,32 @@ mod tests {
 
     #[test]
     fn accepts_the_grammar() {
-        for ok in ["a", "0", "A-z_9", "8f14e45f-ceea-467a-9575-5ff0b0a8c1a2", &"x".repeat(128)] {
+        for ok in [
+            "a",
+            "0",
+            "A-z_9",
+            "8f14e45f-ceea-467a-9575-5ff0b0a8c1a2",
+            &"x".repeat(128),
+        ] {
             assert_eq!(Id::parse(ok).unwrap().as_str(), ok);
         }
     }
 
     #[test]
     fn rejects_everything_else() {
-        for bad in ["", ".", "..", "a/b", "a\\b", "a\0b", "%2e", "a b", "é", &"x".repeat(129), "../../evil"] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a\\b",
+            "a\0b",
+            "%2e",
+            "a b",
+            "é",
+            &"x".repeat(129),
+            "../../evil",
+        ] {
             assert!(Id::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -97,7 +122,11 @@ mod tests {
         let a = Id::mint().unwrap();
         let b = Id::mint().unwrap();
         assert_eq!(a.as_str().len(), 32);
-        assert!(a.as_str().bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            a.as_str()
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         assert_ne!(a, b);
     }
 }

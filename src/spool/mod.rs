@@ -57,16 +57,23 @@ pub enum SpoolError {
     /// An entry's record cannot be read.
     Corrupt { id: String, reason: String },
     /// Any other I/O failure, with what was being done.
-    Io { action: &'static str, source: io::Error },
+    Io {
+        action: &'static str,
+        source: io::Error,
+    },
 }
 
 impl std::fmt::Display for SpoolError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SpoolError::Setup { what, source } => write!(f, "the spool directory {what}: {source}"),
-            SpoolError::Full => f.write_str("the spool is full (no space left on the device or quota exceeded)"),
+            SpoolError::Full => {
+                f.write_str("the spool is full (no space left on the device or quota exceeded)")
+            }
             SpoolError::Busy => f.write_str("the upload is busy with another request; try again"),
-            SpoolError::Corrupt { id, reason } => write!(f, "the record of upload {id} is unreadable: {reason}"),
+            SpoolError::Corrupt { id, reason } => {
+                write!(f, "the record of upload {id} is unreadable: {reason}")
+            }
             SpoolError::Io { action, source } => write!(f, "could not {action}: {source}"),
         }
     }
@@ -77,7 +84,10 @@ impl std::error::Error for SpoolError {}
 impl SpoolError {
     fn io(action: &'static str) -> impl FnOnce(io::Error) -> SpoolError {
         move |source| {
-            if matches!(source.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) {
+            if matches!(
+                source.raw_os_error(),
+                Some(libc::ENOSPC) | Some(libc::EDQUOT)
+            ) {
                 SpoolError::Full
             } else {
                 SpoolError::Io { action, source }
@@ -170,7 +180,10 @@ impl Spool {
         if !guard.exists() {
             let _ = write_new(&guard, b"Require all denied\nOptions -ExecCGI -Indexes\n");
         }
-        Ok(Spool { root: root.to_owned(), lock_timeout })
+        Ok(Spool {
+            root: root.to_owned(),
+            lock_timeout,
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -183,7 +196,8 @@ impl Spool {
 
     /// Takes the id's lock, waiting at most the lock timeout.
     pub fn lock(&self, id: &Id) -> Result<Locked<'_>, SpoolError> {
-        self.acquire(id, Some(Instant::now() + self.lock_timeout))?.ok_or(SpoolError::Busy)
+        self.acquire(id, Some(Instant::now() + self.lock_timeout))?
+            .ok_or(SpoolError::Busy)
     }
 
     /// Takes the id's lock only if it is free now.
@@ -191,7 +205,11 @@ impl Spool {
         self.acquire(id, None)
     }
 
-    fn acquire(&self, id: &Id, deadline: Option<Instant>) -> Result<Option<Locked<'_>>, SpoolError> {
+    fn acquire(
+        &self,
+        id: &Id,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Locked<'_>>, SpoolError> {
         let path = self.root.join(LOCKS).join(id.as_str());
         let mut pause = Duration::from_millis(1);
         loop {
@@ -214,15 +232,24 @@ impl Spool {
                         }
                         _ => return Ok(None),
                     },
-                    Err(fs::TryLockError::Error(e)) => return Err(SpoolError::io("lock an upload")(e)),
+                    Err(fs::TryLockError::Error(e)) => {
+                        return Err(SpoolError::io("lock an upload")(e));
+                    }
                 }
             }
             // The lock file may have been unlinked (entry removed) between our
             // open and our lock: only a lock on the file still at `path` counts.
-            let held = file.metadata().map_err(SpoolError::io("inspect a lock file"))?;
+            let held = file
+                .metadata()
+                .map_err(SpoolError::io("inspect a lock file"))?;
             match fs::symlink_metadata(&path) {
                 Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => {
-                    return Ok(Some(Locked { spool: self, id: id.clone(), path, _file: file }));
+                    return Ok(Some(Locked {
+                        spool: self,
+                        id: id.clone(),
+                        path,
+                        _file: file,
+                    }));
                 }
                 Ok(_) => continue,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -250,18 +277,30 @@ impl Spool {
         let path = self.entry_dir(state, id).join(META);
         let text = match read_nofollow(&path) {
             Ok(t) => t,
-            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => return Ok(None),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(None);
+            }
             Err(e) => return Err(SpoolError::io("read an upload record")(e)),
         };
         serde_json::from_slice(&text)
             .map(Some)
-            .map_err(|e| SpoolError::Corrupt { id: id.to_string(), reason: e.to_string() })
+            .map_err(|e| SpoolError::Corrupt {
+                id: id.to_string(),
+                reason: e.to_string(),
+            })
     }
 
     /// A complete upload's record and its data, opened for reading. The open
     /// file stays readable even if the entry is deleted or claimed meanwhile.
     pub fn open_complete(&self, id: &Id) -> Result<Option<(Record, File)>, SpoolError> {
-        let Some(record) = self.read_record(COMPLETE, id)? else { return Ok(None) };
+        let Some(record) = self.read_record(COMPLETE, id)? else {
+            return Ok(None);
+        };
         match open_nofollow(&self.entry_dir(COMPLETE, id).join(DATA)) {
             Ok(file) => Ok(Some((record, file))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -273,22 +312,45 @@ impl Spool {
     /// file at `offset`, then makes them durable. Needs no lock: callers write
     /// only the byte range their request owns, and record it afterwards under
     /// the lock. Returns `Ok(None)` when the id has no incoming upload.
-    pub fn write_at(&self, id: &Id, offset: u64, max: u64, src: &mut dyn Read) -> Result<Option<Written>, WriteError> {
+    pub fn write_at(
+        &self,
+        id: &Id,
+        offset: u64,
+        max: u64,
+        src: &mut dyn Read,
+    ) -> Result<Option<Written>, WriteError> {
         let path = self.entry_dir(INCOMING, id).join(DATA);
-        let file = match OpenOptions::new().write(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(&path) {
+        let file = match OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+        {
             Ok(f) => f,
-            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => return Ok(None),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(None);
+            }
             Err(e) => return Err(SpoolError::io("open upload data")(e).into()),
         };
         let written = copy_bounded(src, &file, offset, max)?;
-        file.sync_data().map_err(SpoolError::io("store upload data"))?;
+        file.sync_data()
+            .map_err(SpoolError::io("store upload data"))?;
         Ok(Some(written))
     }
 
     /// A scratch area for a file whose id or validity is not known yet.
     pub fn scratch(&self) -> Result<Scratch<'_>, SpoolError> {
         let dir = self.new_tmp_dir()?;
-        Ok(Scratch { _spool: std::marker::PhantomData, dir, files: 0, kept: false })
+        Ok(Scratch {
+            _spool: std::marker::PhantomData,
+            dir,
+            files: 0,
+            kept: false,
+        })
     }
 
     fn new_tmp_dir(&self) -> Result<PathBuf, SpoolError> {
@@ -373,9 +435,18 @@ impl Locked<'_> {
     /// Records a part stored by [`Spool::write_at`] in `record` (the incoming
     /// record read under this lock) and saves it; completes the upload when
     /// the parts tile its size. Returns true when this call completed it.
-    pub fn record_part(&self, record: &mut Record, index: u64, offset: u64, len: u64) -> Result<bool, SpoolError> {
+    pub fn record_part(
+        &self,
+        record: &mut Record,
+        index: u64,
+        offset: u64,
+        len: u64,
+    ) -> Result<bool, SpoolError> {
         let Some(parts) = record.parts.as_mut() else {
-            return Err(SpoolError::Corrupt { id: self.id.to_string(), reason: "no part list".into() });
+            return Err(SpoolError::Corrupt {
+                id: self.id.to_string(),
+                reason: "no part list".into(),
+            });
         };
         parts.stored.insert(index, (offset, len));
         record.received = parts.bytes();
@@ -394,7 +465,8 @@ impl Locked<'_> {
     pub fn complete(&self, record: &mut Record) -> Result<(), SpoolError> {
         let dir = self.spool.entry_dir(INCOMING, &self.id);
         let data = open_nofollow(&dir.join(DATA)).map_err(SpoolError::io("open upload data"))?;
-        data.sync_all().map_err(SpoolError::io("store upload data"))?;
+        data.sync_all()
+            .map_err(SpoolError::io("store upload data"))?;
         record.complete = true;
         record.updated = unix_now();
         write_record(&dir, record)?;
@@ -407,16 +479,22 @@ impl Locked<'_> {
     /// existing complete upload is kept (the first finished wins; a retried or
     /// duplicated upload of the same id gets success either way); an incoming
     /// one is replaced.
-    pub fn install(&self, mut scratch: Scratch<'_>, record: &mut Record) -> Result<Installed, SpoolError> {
+    pub fn install(
+        &self,
+        mut scratch: Scratch<'_>,
+        record: &mut Record,
+    ) -> Result<Installed, SpoolError> {
         if let Entry::Complete(existing) = self.entry()? {
             return Ok(Installed::Kept(existing));
         }
-        self.spool.discard(&self.spool.entry_dir(INCOMING, &self.id))?;
+        self.spool
+            .discard(&self.spool.entry_dir(INCOMING, &self.id))?;
         scratch.sync()?;
         record.complete = true;
         record.updated = unix_now();
         write_record(&scratch.dir, record)?;
-        fs::rename(&scratch.dir, self.spool.entry_dir(COMPLETE, &self.id)).map_err(SpoolError::io("complete an upload"))?;
+        fs::rename(&scratch.dir, self.spool.entry_dir(COMPLETE, &self.id))
+            .map_err(SpoolError::io("complete an upload"))?;
         scratch.kept = true;
         sync_dir(&self.spool.root.join(COMPLETE))?;
         Ok(Installed::New(record.clone()))
@@ -424,8 +502,12 @@ impl Locked<'_> {
 
     /// Removes everything stored for the id. Returns false if there was nothing.
     pub fn remove(self) -> Result<bool, SpoolError> {
-        let a = self.spool.discard(&self.spool.entry_dir(INCOMING, &self.id))?;
-        let b = self.spool.discard(&self.spool.entry_dir(COMPLETE, &self.id))?;
+        let a = self
+            .spool
+            .discard(&self.spool.entry_dir(INCOMING, &self.id))?;
+        let b = self
+            .spool
+            .discard(&self.spool.entry_dir(COMPLETE, &self.id))?;
         self.release_lock_file();
         Ok(a || b)
     }
@@ -473,7 +555,8 @@ impl Scratch<'_> {
             0 => DATA.to_owned(),
             n => format!("variant-{n}"),
         };
-        let file = create_new(&self.dir.join(name)).map_err(SpoolError::io("create upload data"))?;
+        let file =
+            create_new(&self.dir.join(name)).map_err(SpoolError::io("create upload data"))?;
         self.files += 1;
         copy_bounded(src, &file, 0, max)
     }
@@ -502,32 +585,52 @@ impl Drop for Scratch<'_> {
     }
 }
 
-fn copy_bounded(src: &mut dyn Read, dst: &File, offset: u64, max: u64) -> Result<Written, WriteError> {
+fn copy_bounded(
+    src: &mut dyn Read,
+    dst: &File,
+    offset: u64,
+    max: u64,
+) -> Result<Written, WriteError> {
     let mut buf = vec![0u8; COPY_BUFFER];
     let mut done = 0u64;
     loop {
         // Ask for one byte more than allowed, to notice an overlong source.
         let want = (buf.len() as u64).min(max - done + 1) as usize;
         let n = match src.read(&mut buf[..want]) {
-            Ok(0) => return Ok(Written { len: done, overflow: false }),
+            Ok(0) => {
+                return Ok(Written {
+                    len: done,
+                    overflow: false,
+                });
+            }
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(WriteError::Source(e)),
         };
         let take = (n as u64).min(max - done) as usize;
         if take > 0 {
-            dst.write_all_at(&buf[..take], offset + done).map_err(SpoolError::io("write upload data"))?;
+            dst.write_all_at(&buf[..take], offset + done)
+                .map_err(SpoolError::io("write upload data"))?;
             done += take as u64;
         }
         if take < n {
-            return Ok(Written { len: done, overflow: true });
+            return Ok(Written {
+                len: done,
+                overflow: true,
+            });
         }
     }
 }
 
 fn write_record(dir: &Path, record: &Record) -> Result<(), SpoolError> {
-    let text = serde_json::to_vec(record).map_err(|e| SpoolError::Io { action: "encode a record", source: io::Error::other(e) })?;
-    let tmp = dir.join(format!(".{META}.{}", id::random_hex::<6>().map_err(SpoolError::io("make a name"))?));
+    let text = serde_json::to_vec(record).map_err(|e| SpoolError::Io {
+        action: "encode a record",
+        source: io::Error::other(e),
+    })?;
+    let tmp = dir.join(format!(
+        ".{META}.{}",
+        id::random_hex::<6>().map_err(SpoolError::io("make a name"))?
+    ));
     let written = (|| {
         let mut f = create_new(&tmp)?;
         f.write_all(&text)?;
@@ -547,9 +650,18 @@ fn move_file(from: &Path, to: &Path) -> Result<(), SpoolError> {
         Err(e) => return Err(SpoolError::io("move the upload to its destination")(e)),
     }
     // Another filesystem: copy beside the destination, fsync, rename into place.
-    let parent = to.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = to.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = parent.join(format!(".{name}.upspool-{}", id::random_hex::<6>().map_err(SpoolError::io("make a name"))?));
+    let parent = to
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = to
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = parent.join(format!(
+        ".{name}.upspool-{}",
+        id::random_hex::<6>().map_err(SpoolError::io("make a name"))?
+    ));
     let copied = (|| {
         let mut src = open_nofollow(from)?;
         let mut dst = create_new(&tmp)?;
@@ -565,11 +677,16 @@ fn move_file(from: &Path, to: &Path) -> Result<(), SpoolError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(SpoolError::io("store a directory"))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(SpoolError::io("store a directory"))
 }
 
 fn open_nofollow(path: &Path) -> io::Result<File> {
-    OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path)
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
 }
 
 fn read_nofollow(path: &Path) -> io::Result<Vec<u8>> {

@@ -154,7 +154,10 @@ mod tests {
 
     #[test]
     fn tiling_needs_every_part_in_order_without_gaps() {
-        let mut p = Parts { total: 3, stored: PartMap::new() };
+        let mut p = Parts {
+            total: 3,
+            stored: PartMap::new(),
+        };
         p.stored.insert(0, (0, 4));
         p.stored.insert(2, (8, 2));
         assert!(!p.tile(10));
@@ -169,7 +172,10 @@ mod tests {
     fn record_round_trips() {
         let id = crate::spool::Id::parse("abc").unwrap();
         let mut r = Record::new(&id, Protocol::FineUploader);
-        let mut parts = Parts { total: 2, stored: PartMap::new() };
+        let mut parts = Parts {
+            total: 2,
+            stored: PartMap::new(),
+        };
         parts.stored.insert(1, (5, 3));
         r.parts = Some(parts);
         let text = serde_json::to_string(&r).unwrap();

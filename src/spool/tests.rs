@@ -19,13 +19,17 @@ fn payload(len: usize) -> Vec<u8> {
 fn send_part(spool: &Spool, id: &Id, data: &[u8], part: usize, index: u64) -> bool {
     let offset = index as usize * part;
     let bytes = &data[offset..(offset + part).min(data.len())];
-    let written = spool.write_at(id, offset as u64, bytes.len() as u64, &mut &bytes[..]).unwrap();
+    let written = spool
+        .write_at(id, offset as u64, bytes.len() as u64, &mut &bytes[..])
+        .unwrap();
     if written.is_none() {
         return false; // already complete
     }
     let lock = spool.lock(id).unwrap();
     match lock.entry().unwrap() {
-        Entry::Incoming(mut r) => lock.record_part(&mut r, index, offset as u64, bytes.len() as u64).unwrap(),
+        Entry::Incoming(mut r) => lock
+            .record_part(&mut r, index, offset as u64, bytes.len() as u64)
+            .unwrap(),
         _ => false,
     }
 }
@@ -33,7 +37,10 @@ fn send_part(spool: &Spool, id: &Id, data: &[u8], part: usize, index: u64) -> bo
 fn start(spool: &Spool, id: &Id, size: usize, parts: u64) {
     let mut r = Record::new(id, Protocol::FineUploader);
     r.size = Some(size as u64);
-    r.parts = Some(Parts { total: parts, stored: PartMap::new() });
+    r.parts = Some(Parts {
+        total: parts,
+        stored: PartMap::new(),
+    });
     spool.lock(id).unwrap().create(&r).unwrap();
 }
 
@@ -49,7 +56,8 @@ fn eight_threads_out_of_order_with_repeats_complete_once() {
     let completions = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = (0..8u64)
         .map(|t| {
-            let (spool, id, data, completions) = (spool.clone(), id.clone(), data.clone(), completions.clone());
+            let (spool, id, data, completions) =
+                (spool.clone(), id.clone(), data.clone(), completions.clone());
             std::thread::spawn(move || {
                 // Each thread sends a different rotation, so every part arrives 8 times, in varied order.
                 for k in 0..total {
@@ -94,17 +102,29 @@ fn removal_and_claim() {
     let (dir, spool) = spool();
     let id = Id::parse("c1").unwrap();
     let mut scratch = spool.scratch().unwrap();
-    assert_eq!(scratch.write_file(&mut &b"hello"[..], 5).unwrap(), Written { len: 5, overflow: false });
+    assert_eq!(
+        scratch.write_file(&mut &b"hello"[..], 5).unwrap(),
+        Written {
+            len: 5,
+            overflow: false
+        }
+    );
     let mut r = Record::new(&id, Protocol::FilePond);
     r.size = Some(5);
     r.received = 5;
     let lock = spool.lock(&id).unwrap();
-    assert!(matches!(lock.install(scratch, &mut r).unwrap(), Installed::New(_)));
+    assert!(matches!(
+        lock.install(scratch, &mut r).unwrap(),
+        Installed::New(_)
+    ));
     let dest = dir.path().join("out.bin");
     assert!(matches!(lock.claim(&dest).unwrap(), Claimed::Done(_)));
     assert_eq!(fs::read(&dest).unwrap(), b"hello");
     assert_eq!(spool.lookup(&id).unwrap(), Entry::Absent);
-    assert!(matches!(spool.lock(&id).unwrap().claim(&dest).unwrap(), Claimed::Unknown));
+    assert!(matches!(
+        spool.lock(&id).unwrap().claim(&dest).unwrap(),
+        Claimed::Unknown
+    ));
 }
 
 #[test]
@@ -112,7 +132,13 @@ fn bounded_copy_reports_overflow_and_stores_only_the_allowed_bytes() {
     let (_dir, spool) = spool();
     let mut scratch = spool.scratch().unwrap();
     let w = scratch.write_file(&mut &b"0123456789"[..], 4).unwrap();
-    assert_eq!(w, Written { len: 4, overflow: true });
+    assert_eq!(
+        w,
+        Written {
+            len: 4,
+            overflow: true
+        }
+    );
     let mut back = Vec::new();
     scratch.data().unwrap().read_to_end(&mut back).unwrap();
     assert_eq!(back, b"0123");
@@ -127,7 +153,11 @@ fn gc_removes_old_entries_and_skips_locked_ones() {
     start(&spool, &busy, 10, 2);
     std::thread::sleep(Duration::from_millis(1100));
     let held = spool.lock(&busy).unwrap();
-    let policy = GcPolicy { incomplete_after: Duration::from_secs(1), complete_after: Duration::from_secs(1), sample: None };
+    let policy = GcPolicy {
+        incomplete_after: Duration::from_secs(1),
+        complete_after: Duration::from_secs(1),
+        sample: None,
+    };
     let report = spool.gc(&policy).unwrap();
     assert_eq!((report.incomplete, report.busy), (1, 1));
     assert_eq!(spool.lookup(&old).unwrap(), Entry::Absent);

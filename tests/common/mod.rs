@@ -1,0 +1,573 @@
+//! Black-box test harness: runs the built `upspool` binary in a mode (CGI:
+//! environment + stdin; HTTP: `upspool serve` over a real socket) inside a
+//! fresh sandbox whose only content must be the spool.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_upspool");
+/// The script name the CGI runs under.
+pub const SCRIPT: &str = "/cgi-bin/upspool";
+
+// Configuration names the conformance suites rely on (fine-uploader.md B.9).
+pub const MAX_SIZE: &str = "UPSPOOL_MAX_SIZE";
+pub const ALLOWED_EXTENSIONS: &str = "UPSPOOL_ALLOWED_EXTENSIONS";
+pub const CORS_ORIGINS: &str = "UPSPOOL_CORS_ORIGINS";
+
+/// How the binary is run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Cgi,
+    Http,
+}
+
+/// A request as a test writes it.
+#[derive(Clone, Debug, Default)]
+pub struct Req {
+    pub method: String,
+    pub path_info: String,
+    pub query: String,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+    /// Announce this length instead of the body's (to send a truncated body).
+    pub declared_length: Option<u64>,
+}
+
+impl Req {
+    pub fn new(method: &str) -> Req {
+        Req {
+            method: method.into(),
+            ..Req::default()
+        }
+    }
+    pub fn query(mut self, q: &str) -> Req {
+        self.query = q.into();
+        self
+    }
+    pub fn path(mut self, p: &str) -> Req {
+        self.path_info = p.into();
+        self
+    }
+    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Req {
+        self.headers.push((name.into(), value.as_ref().to_vec()));
+        self
+    }
+    pub fn body(mut self, b: impl Into<Vec<u8>>) -> Req {
+        self.body = b.into();
+        self
+    }
+    pub fn declare(mut self, len: u64) -> Req {
+        self.declared_length = Some(len);
+        self
+    }
+    /// A multipart body, with Fine Uploader's XHR headers.
+    pub fn form(self, form: Form) -> Req {
+        let (ct, body) = form.build();
+        self.header("Content-Type", ct).body(body)
+    }
+    /// The headers Fine Uploader's upload XHRs always carry (A.2).
+    pub fn xhr(self) -> Req {
+        self.header("Accept", "application/json")
+            .header("X-Requested-With", "XMLHttpRequest")
+            .header("Cache-Control", "no-cache")
+    }
+}
+
+/// A response as the test sees it.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub reason: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A multipart/form-data body builder that writes what browsers write.
+#[derive(Default, Clone)]
+pub struct Form {
+    parts: Vec<(String, Option<Vec<u8>>, Option<String>, Vec<u8>)>,
+    pub boundary: String,
+}
+
+impl Form {
+    pub fn new() -> Form {
+        Form {
+            parts: Vec::new(),
+            boundary: "----WebKitFormBoundaryu7Xq2RyJ3pTz9kLm".into(),
+        }
+    }
+    pub fn field(mut self, name: &str, value: impl AsRef<[u8]>) -> Form {
+        self.parts
+            .push((name.into(), None, None, value.as_ref().to_vec()));
+        self
+    }
+    pub fn file(mut self, name: &str, filename: impl AsRef<[u8]>, ct: &str, data: &[u8]) -> Form {
+        self.parts.push((
+            name.into(),
+            Some(filename.as_ref().to_vec()),
+            Some(ct.into()),
+            data.to_vec(),
+        ));
+        self
+    }
+    pub fn build(&self) -> (String, Vec<u8>) {
+        let mut body = Vec::new();
+        for (name, filename, ct, data) in &self.parts {
+            body.extend_from_slice(
+                format!(
+                    "--{}\r\nContent-Disposition: form-data; name=\"{name}\"",
+                    self.boundary
+                )
+                .as_bytes(),
+            );
+            if let Some(f) = filename {
+                // Browsers write these three as percent escapes in a filename.
+                let mut escaped = Vec::new();
+                for &b in f {
+                    match b {
+                        b'"' => escaped.extend_from_slice(b"%22"),
+                        b'\r' => escaped.extend_from_slice(b"%0D"),
+                        b'\n' => escaped.extend_from_slice(b"%0A"),
+                        _ => escaped.push(b),
+                    }
+                }
+                body.extend_from_slice(b"; filename=\"");
+                body.extend_from_slice(&escaped);
+                body.extend_from_slice(b"\"");
+            }
+            body.extend_from_slice(b"\r\n");
+            if let Some(ct) = ct {
+                body.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
+            }
+            body.extend_from_slice(b"\r\n");
+            body.extend_from_slice(data);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{}--\r\n", self.boundary).as_bytes());
+        (
+            format!("multipart/form-data; boundary={}", self.boundary),
+            body,
+        )
+    }
+}
+
+/// JavaScript's encodeURIComponent, then `%20` → `+` (fine-uploader.md A.2).
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            out.push(b as char);
+        } else if b == b' ' {
+            out.push('+');
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `a=1&b=2` from pairs, encoded like the client.
+pub fn qs(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+pub fn sha256(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Deterministic test bytes.
+pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| {
+            (i as u32)
+                .wrapping_mul(2654435761)
+                .wrapping_add(seed as u32)
+                .rotate_left(7) as u8
+        })
+        .collect()
+}
+
+/// A sandbox directory holding only `spool`, and the binary running in a mode.
+pub struct Sandbox {
+    pub mode: Mode,
+    dir: tempfile::TempDir,
+    pub spool: PathBuf,
+    env: Vec<(String, String)>,
+    server: Option<Server>,
+    /// A directory for test files outside the sandbox (claim destinations).
+    pub outside: tempfile::TempDir,
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sandbox {
+    pub fn new(mode: Mode) -> Sandbox {
+        Sandbox::with_env(mode, &[])
+    }
+
+    pub fn with_env(mode: Mode, env: &[(&str, &str)]) -> Sandbox {
+        let dir = tempfile::Builder::new()
+            .prefix("upspool-sandbox")
+            .tempdir()
+            .unwrap();
+        let spool = dir.path().join("spool");
+        let mut all = vec![
+            ("UPSPOOL_DIR".to_string(), spool.display().to_string()),
+            ("UPSPOOL_GC_PROBABILITY".into(), "0".into()),
+        ];
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut sandbox = Sandbox {
+            mode,
+            dir,
+            spool,
+            env: all,
+            server: None,
+            outside: tempfile::tempdir().unwrap(),
+        };
+        if mode == Mode::Http {
+            sandbox.server = Some(sandbox.start_server());
+        }
+        sandbox
+    }
+
+    fn start_server(&self) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--workers", "16"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(self.outside.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start upspool serve");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr);
+        let mut line = String::new();
+        lines.read_line(&mut line).unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|s| s.split('/').next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        // Keep draining the server's log so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = lines.read_to_end(&mut sink);
+        });
+        Server { child, addr }
+    }
+
+    /// The environment variables given to the binary.
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    /// Sends one request through the mode's transport.
+    pub fn send(&self, req: &Req) -> Resp {
+        match self.mode {
+            Mode::Cgi => self.send_cgi(req),
+            Mode::Http => self.send_http(req),
+        }
+    }
+
+    /// The CGI process for `req`, started with its body still to be written.
+    pub fn cgi_command(&self, req: &Req) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("GATEWAY_INTERFACE", "CGI/1.1")
+            .env("SERVER_PROTOCOL", "HTTP/1.1")
+            .env("REQUEST_METHOD", &req.method)
+            .env("SCRIPT_NAME", SCRIPT)
+            .env("QUERY_STRING", &req.query)
+            .env(
+                "REQUEST_URI",
+                format!(
+                    "{SCRIPT}{}{}{}",
+                    req.path_info,
+                    if req.query.is_empty() { "" } else { "?" },
+                    req.query
+                ),
+            )
+            .current_dir(self.outside.path());
+        if !req.path_info.is_empty() {
+            cmd.env("PATH_INFO", &req.path_info);
+        }
+        let length = req.declared_length.unwrap_or(req.body.len() as u64);
+        if length > 0 || req.method == "POST" || req.method == "PATCH" || req.method == "PUT" {
+            cmd.env("CONTENT_LENGTH", length.to_string());
+        }
+        for (name, value) in &req.headers {
+            let key = name.to_ascii_uppercase().replace('-', "_");
+            if key == "CONTENT_TYPE" {
+                cmd.env("CONTENT_TYPE", OsStr::from_bytes(value));
+            } else {
+                cmd.env(format!("HTTP_{key}"), OsStr::from_bytes(value));
+            }
+        }
+        cmd
+    }
+
+    fn send_cgi(&self, req: &Req) -> Resp {
+        let mut child = self
+            .cgi_command(req)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run upspool as CGI");
+        let mut stdin = child.stdin.take().unwrap();
+        let body = req.body.clone();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&body);
+        });
+        let out = child.wait_with_output().unwrap();
+        let _ = writer.join();
+        assert!(
+            out.status.success(),
+            "CGI exited with {:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        parse_cgi(&out.stdout)
+    }
+
+    pub fn http_addr(&self) -> &str {
+        &self.server.as_ref().expect("HTTP mode").addr
+    }
+
+    fn send_http(&self, req: &Req) -> Resp {
+        let mut stream = TcpStream::connect(self.http_addr()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let target = format!(
+            "/upload{}{}{}",
+            req.path_info,
+            if req.query.is_empty() { "" } else { "?" },
+            req.query
+        );
+        let mut head = format!(
+            "{} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            req.method,
+            self.http_addr()
+        )
+        .into_bytes();
+        for (name, value) in &req.headers {
+            head.extend_from_slice(name.as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value);
+            head.extend_from_slice(b"\r\n");
+        }
+        let length = req.declared_length.unwrap_or(req.body.len() as u64);
+        if length > 0 || matches!(req.method.as_str(), "POST" | "PATCH" | "PUT") {
+            head.extend_from_slice(format!("Content-Length: {length}\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        let mut writer = stream.try_clone().unwrap();
+        let body = req.body.clone();
+        let sender = std::thread::spawn(move || {
+            let _ = writer.write_all(&head);
+            let _ = writer.write_all(&body);
+            let _ = writer.shutdown(Shutdown::Write);
+        });
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw);
+        let _ = sender.join();
+        parse_http(&raw, req.method == "HEAD")
+    }
+
+    /// `upspool info ID`: the record, or `None` when it exits 1.
+    pub fn info(&self, id: &str) -> Option<Value> {
+        let out = self.admin(&["info", id]);
+        match out.status.code() {
+            Some(0) => Some(serde_json::from_slice(&out.stdout).expect("info prints JSON")),
+            Some(1) => None,
+            other => panic!(
+                "info exited with {other:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    }
+
+    /// Runs an admin command with the sandbox's configuration.
+    pub fn admin(&self, args: &[&str]) -> std::process::Output {
+        Command::new(BIN)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(self.outside.path())
+            .output()
+            .unwrap()
+    }
+
+    /// `GET ?restore=ID`.
+    pub fn restore(&self, id: &str) -> Resp {
+        self.send(&Req::new("GET").query(&format!("restore={}", enc(id))))
+    }
+
+    /// "Stored" (fine-uploader.md Part D): info says complete and restore returns exactly `data`.
+    pub fn assert_stored(&self, id: &str, data: &[u8]) -> Value {
+        let info = self.info(id).unwrap_or_else(|| panic!("{id} is absent"));
+        assert_eq!(info["complete"], true, "{info}");
+        assert_eq!(info["size"], data.len() as u64, "{info}");
+        let r = self.restore(id);
+        assert_eq!(r.status, 200, "restore {id}: {}", r.text());
+        assert_eq!(sha256(&r.body), sha256(data), "restored bytes differ");
+        info
+    }
+
+    /// "Absent": info exits 1.
+    pub fn assert_absent(&self, id: &str) {
+        assert!(self.info(id).is_none(), "{id} should be absent");
+    }
+
+    /// "Nothing escapes": the sandbox holds nothing but the spool.
+    pub fn assert_nothing_escapes(&self) {
+        let names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            vec!["spool".to_string()],
+            "the sandbox holds more than the spool"
+        );
+    }
+
+    pub fn sandbox_path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn split_head(raw: &[u8]) -> (&[u8], &[u8]) {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+    (&raw[..end], &raw[end + 4..])
+}
+
+fn parse_cgi(raw: &[u8]) -> Resp {
+    let (head, body) = split_head(raw);
+    let text = String::from_utf8_lossy(head);
+    let mut status = 200;
+    let mut reason = String::from("OK");
+    let mut headers = Vec::new();
+    for line in text.split("\r\n") {
+        let (name, value) = line
+            .split_once(':')
+            .unwrap_or_else(|| panic!("bad header line {line:?}"));
+        let value = value.trim().to_owned();
+        if name.eq_ignore_ascii_case("status") {
+            let (code, r) = value.split_once(' ').unwrap_or((&value, ""));
+            status = code.parse().unwrap();
+            reason = r.to_owned();
+        } else {
+            headers.push((name.to_owned(), value));
+        }
+    }
+    Resp {
+        status,
+        reason,
+        headers,
+        body: body.to_vec(),
+    }
+}
+
+fn parse_http(raw: &[u8], head_request: bool) -> Resp {
+    let (head, rest) = split_head(raw);
+    let text = String::from_utf8_lossy(head);
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let mut parts = status_line.splitn(3, ' ');
+    parts.next();
+    let status = parts.next().unwrap().parse().unwrap();
+    let reason = parts.next().unwrap_or("").to_owned();
+    let headers: Vec<(String, String)> = lines
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap();
+            (n.to_owned(), v.trim().to_owned())
+        })
+        .filter(|(n, _)| !n.eq_ignore_ascii_case("connection"))
+        .collect();
+    let len = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| v.parse::<usize>().unwrap());
+    let body = if head_request || status == 204 {
+        Vec::new()
+    } else {
+        match len {
+            Some(n) => rest[..n.min(rest.len())].to_vec(),
+            None => rest.to_vec(),
+        }
+    };
+    Resp {
+        status,
+        reason,
+        headers,
+        body,
+    }
+}
+
+/// One test per mode for each named scenario function.
+#[macro_export]
+macro_rules! in_every_mode {
+    ($($name:ident),* $(,)?) => {
+        mod cgi {
+            $( #[test] fn $name() { super::$name($crate::common::Mode::Cgi) } )*
+        }
+        mod http {
+            $( #[test] fn $name() { super::$name($crate::common::Mode::Http) } )*
+        }
+    };
+}
