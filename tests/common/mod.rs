@@ -356,6 +356,11 @@ impl Sandbox {
     }
 
     fn send_cgi(&self, req: &Req) -> Resp {
+        self.send_cgi_logged(req).0
+    }
+
+    /// A CGI request, with what the process wrote to its log (stderr).
+    pub fn send_cgi_logged(&self, req: &Req) -> (Resp, String) {
         let mut child = self
             .cgi_command(req)
             .stdin(Stdio::piped())
@@ -370,13 +375,13 @@ impl Sandbox {
         });
         let out = child.wait_with_output().unwrap();
         let _ = writer.join();
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(
             out.status.success(),
-            "CGI exited with {:?}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
+            "CGI exited with {:?}: {log}",
+            out.status
         );
-        parse_cgi(&out.stdout)
+        (parse_cgi(&out.stdout), log)
     }
 
     pub fn http_addr(&self) -> &str {
