@@ -25,7 +25,7 @@ pub struct Config {
     /// `load_dir` / `UPSPOOL_LOAD_DIR`.
     pub load_dir: Option<PathBuf>,
     /// `fetch_allow` / `UPSPOOL_FETCH_ALLOW`.
-    pub fetch_allow: Vec<String>,
+    pub fetch_allow: crate::fetch::AllowList,
     /// `expire_incomplete` / `UPSPOOL_EXPIRE_INCOMPLETE`: age since the last part.
     pub expire_incomplete: Duration,
     /// `expire_complete` / `UPSPOOL_EXPIRE_COMPLETE`: age of an unclaimed complete upload.
@@ -264,7 +264,14 @@ impl Config {
             cors_origins,
             filepond_fields,
             load_dir: path("load_dir")?,
-            fetch_allow: list("fetch_allow", &[])?,
+            fetch_allow: crate::fetch::AllowList::parse(&list("fetch_allow", &[])?).map_err(
+                |e| {
+                    let src = get("fetch_allow")
+                        .map(|(_, s)| s.clone())
+                        .unwrap_or_default();
+                    ConfigError(format!("{src}: {e}"))
+                },
+            )?,
             expire_incomplete: duration("expire_incomplete", Duration::from_secs(8 * 86400))?,
             expire_complete: duration("expire_complete", Duration::from_secs(8 * 86400))?,
             gc_probability,

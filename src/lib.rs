@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod config;
 pub mod demo;
+pub mod fetch;
 pub mod gateway;
 pub mod log;
 pub mod protocol;

@@ -243,7 +243,7 @@ fn block_on<F: Future>(future: F) -> F::Output {
 
 /// Parameters of a `Content-Disposition` value, values unquoted literally
 /// (a quoted value ends at the next `"`; backslashes are plain characters).
-fn disposition_params(value: &[u8]) -> Vec<(String, Vec<u8>)> {
+pub(super) fn disposition_params(value: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     let mut rest = value;
     // Skip the disposition type.
@@ -291,7 +291,7 @@ fn disposition_params(value: &[u8]) -> Vec<(String, Vec<u8>)> {
 }
 
 /// Decodes an RFC 8187 `ext-value` (`UTF-8''%e2%82%ac.txt`).
-fn decode_ext_value(value: &[u8]) -> Option<Vec<u8>> {
+pub(super) fn decode_ext_value(value: &[u8]) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(value).ok()?;
     let mut pieces = text.splitn(3, '\'');
     let charset = pieces.next()?;
@@ -343,9 +343,9 @@ fn trim_end(b: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
 
-    fn parts(
-        body: &'static [u8],
-    ) -> Result<Vec<(Option<String>, Option<Vec<u8>>, Vec<u8>)>, MultipartError> {
+    type Parsed = (Option<String>, Option<Vec<u8>>, Vec<u8>);
+
+    fn parts(body: &'static [u8]) -> Result<Vec<Parsed>, MultipartError> {
         let mut mp = Multipart::new(Box::new(body), "XB".into());
         let mut out = Vec::new();
         while let Some(mut p) = mp.next_part()? {

@@ -56,7 +56,7 @@ pub fn extension_allowed(allowed: &[String], name: &str) -> bool {
         return true;
     }
     let ext = extension(name);
-    !ext.is_empty() && allowed.iter().any(|a| *a == ext)
+    !ext.is_empty() && allowed.contains(&ext)
 }
 
 /// A declared media type reduced to a lowercase `type/subtype`, if valid.

@@ -139,7 +139,7 @@ pub enum Installed {
 /// Result of a claim.
 #[derive(Debug)]
 pub enum Claimed {
-    Done(Record),
+    Done(Box<Record>),
     Incomplete,
     Unknown,
 }
@@ -529,7 +529,7 @@ impl Locked<'_> {
         }
         self.spool.discard(&dir)?;
         self.release_lock_file();
-        Ok(Claimed::Done(record))
+        Ok(Claimed::Done(Box::new(record)))
     }
 
     fn release_lock_file(&self) {

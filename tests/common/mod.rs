@@ -109,9 +109,12 @@ impl Resp {
 }
 
 /// A multipart/form-data body builder that writes what browsers write.
+/// One form part: name, filename, content type, bytes.
+type FormPart = (String, Option<Vec<u8>>, Option<String>, Vec<u8>);
+
 #[derive(Default, Clone)]
 pub struct Form {
-    parts: Vec<(String, Option<Vec<u8>>, Option<String>, Vec<u8>)>,
+    parts: Vec<FormPart>,
     pub boundary: String,
 }
 
@@ -575,4 +578,65 @@ macro_rules! in_every_mode {
             $( #[test] fn $name() { super::$name($crate::common::Mode::Http) } )*
         }
     };
+}
+
+/// A loopback HTTP server standing in for a remote host (FilePond fetch).
+/// Each route maps a path (with query) to (status, extra headers, body); it
+/// counts the requests it receives.
+pub struct RemoteServer {
+    pub addr: std::net::SocketAddr,
+    pub hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+pub type Route = (&'static str, u16, Vec<(&'static str, String)>, Vec<u8>);
+
+impl RemoteServer {
+    pub fn start(ip: &str, routes: Vec<Route>) -> RemoteServer {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind((ip, 0)).expect("bind a loopback address");
+        let addr = listener.local_addr().unwrap();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
+                        break;
+                    }
+                }
+                let (status, headers, body) = match routes.iter().find(|(p, ..)| *p == path) {
+                    Some((_, s, h, b)) => (*s, h.clone(), b.clone()),
+                    None => (404, vec![], b"not here".to_vec()),
+                };
+                let mut head = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+                    body.len()
+                );
+                for (n, v) in headers {
+                    head.push_str(&format!("{n}: {v}\r\n"));
+                }
+                head.push_str("\r\n");
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            }
+        });
+        RemoteServer { addr, hits }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
 }
