@@ -1284,7 +1284,49 @@ fn shared_namespace(m: Mode) {
     assert_eq!(std::fs::read(dest).unwrap(), b"from fine uploader");
 }
 
+/// A transfer cut in the middle of a chunk resumes where HEAD says, byte-identical.
+fn interrupted_chunk_resumes_through_head(m: Mode) {
+    let sb = Sandbox::new(m);
+    let (chunk, data) = (100_000, bytes(550_000, 77));
+    let id = start_ok(&sb, data.len());
+    for off in [0, chunk] {
+        assert_eq!(
+            sb.send(&patch(
+                &id,
+                off,
+                data.len(),
+                b"cut.bin",
+                &data[off..off + chunk]
+            ))
+            .status,
+            204
+        );
+    }
+    let cut = patch(
+        &id,
+        2 * chunk,
+        data.len(),
+        b"cut.bin",
+        &data[2 * chunk..2 * chunk + 40_000],
+    )
+    .declare(chunk as u64);
+    assert_eq!(sb.send(&cut).status, 400);
+    let mut off = offset_of(&sb, &id) as usize;
+    assert_eq!(off, 2 * chunk);
+    while off <= data.len() {
+        let end = (off + chunk).min(data.len());
+        assert_eq!(
+            sb.send(&patch(&id, off, data.len(), b"cut.bin", &data[off..end]))
+                .status,
+            204
+        );
+        off += chunk;
+    }
+    assert_eq!(sha256(&sb.restore(&id).body), sha256(&data));
+}
+
 in_every_mode!(
+    interrupted_chunk_resumes_through_head,
     fp_01_process,
     fp_02_distinct_ids,
     fp_03_empty_file,
