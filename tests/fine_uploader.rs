@@ -651,23 +651,29 @@ fn chunk_form_with(params: &[(&str, &str)], data: &[u8]) -> Req {
         .form(form.file("qqfile", "blob", "application/octet-stream", data))
 }
 
+/// A chunk request with the given numbers as (index, offset, size, parts, total).
+fn raw_chunk(id: &str, numbers: [&str; 5], data: &[u8]) -> Req {
+    let names = [
+        "qqpartindex",
+        "qqpartbyteoffset",
+        "qqchunksize",
+        "qqtotalparts",
+        "qqtotalfilesize",
+    ];
+    let mut params: Vec<(&str, &str)> = names.into_iter().zip(numbers).collect();
+    params.push(("qquuid", id));
+    params.push(("qqfilename", "x.bin"));
+    chunk_form_with(&params, data)
+}
+
 /// FU-41 `qqpartindex` = `qqtotalparts` → 400.
 fn fu_41_index_out_of_range(m: Mode) {
     let sb = Sandbox::new(m);
     let id = uuid(41);
-    let r = sb.send(&chunk_form_with(
-        &[
-            ("qqpartindex", "3"),
-            ("qqpartbyteoffset", "0"),
-            ("qqchunksize", "4"),
-            ("qqtotalparts", "3"),
-            ("qqtotalfilesize", "12"),
-            ("qquuid", &id),
-            ("qqfilename", "x.bin"),
-        ],
-        b"abcd",
-    ));
-    assert_prevent_retry(&r, 400);
+    assert_prevent_retry(
+        &sb.send(&raw_chunk(&id, ["3", "0", "4", "3", "12"], b"abcd")),
+        400,
+    );
     sb.assert_absent(&id);
 }
 
@@ -675,19 +681,10 @@ fn fu_41_index_out_of_range(m: Mode) {
 fn fu_42_part_past_end(m: Mode) {
     let sb = Sandbox::new(m);
     let id = uuid(42);
-    let r = sb.send(&chunk_form_with(
-        &[
-            ("qqpartindex", "2"),
-            ("qqpartbyteoffset", "8"),
-            ("qqchunksize", "5"),
-            ("qqtotalparts", "3"),
-            ("qqtotalfilesize", "12"),
-            ("qquuid", &id),
-            ("qqfilename", "x.bin"),
-        ],
-        b"abcde",
-    ));
-    assert_prevent_retry(&r, 400);
+    assert_prevent_retry(
+        &sb.send(&raw_chunk(&id, ["2", "8", "5", "3", "12"], b"abcde")),
+        400,
+    );
     sb.assert_absent(&id);
 }
 
@@ -695,30 +692,20 @@ fn fu_42_part_past_end(m: Mode) {
 fn fu_43_bad_numbers(m: Mode) {
     let sb = Sandbox::new(m);
     let id = uuid(43);
-    let good = [
-        ("qqpartindex", "0"),
-        ("qqpartbyteoffset", "0"),
-        ("qqchunksize", "4"),
-        ("qqtotalparts", "3"),
-        ("qqtotalfilesize", "12"),
-    ];
+    let good = ["0", "0", "4", "3", "12"];
+    // (position in raw_chunk's numbers, bad value)
     let bad = [
-        ("qqpartindex", "abc"),
-        ("qqpartindex", "-1"),
-        ("qqtotalparts", "0"),
-        ("qqtotalfilesize", "12x"),
-        ("qqchunksize", "-5"),
-        ("qqpartbyteoffset", ""),
+        (0, "abc"),
+        (0, "-1"),
+        (3, "0"),
+        (4, "12x"),
+        (2, "-5"),
+        (1, ""),
     ];
-    for (name, value) in bad {
-        let mut params: Vec<(&str, &str)> = good
-            .iter()
-            .map(|(k, v)| if *k == name { (*k, value) } else { (*k, *v) })
-            .collect();
-        params.push(("qquuid", &id));
-        params.push(("qqfilename", "x.bin"));
-        let r = sb.send(&chunk_form_with(&params, b"abcd"));
-        assert_prevent_retry(&r, 400);
+    for (at, value) in bad {
+        let mut numbers = good;
+        numbers[at] = value;
+        assert_prevent_retry(&sb.send(&raw_chunk(&id, numbers, b"abcd")), 400);
         sb.assert_absent(&id);
     }
 }

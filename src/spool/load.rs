@@ -17,14 +17,7 @@ pub fn open_below(root: &Path, relative: &str) -> io::Result<Option<(File, u64)>
     };
     let resolved = match root.join(relative).canonicalize() {
         Ok(p) => p,
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) =>
-        {
-            return Ok(None);
-        }
+        Err(e) if super::missing(&e) => return Ok(None),
         Err(e) => return Err(e),
     };
     if !resolved.starts_with(&root) {

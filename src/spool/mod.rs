@@ -277,14 +277,7 @@ impl Spool {
         let path = self.entry_dir(state, id).join(META);
         let text = match read_nofollow(&path) {
             Ok(t) => t,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                ) =>
-            {
-                return Ok(None);
-            }
+            Err(e) if missing(&e) => return Ok(None),
             Err(e) => return Err(SpoolError::io("read an upload record")(e)),
         };
         serde_json::from_slice(&text)
@@ -326,14 +319,7 @@ impl Spool {
             .open(&path)
         {
             Ok(f) => f,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                ) =>
-            {
-                return Ok(None);
-            }
+            Err(e) if missing(&e) => return Ok(None),
             Err(e) => return Err(SpoolError::io("open upload data")(e).into()),
         };
         let written = copy_bounded(src, &file, offset, max)?;
@@ -680,6 +666,14 @@ fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(SpoolError::io("store a directory"))
+}
+
+/// The path (or a directory on the way) does not exist.
+fn missing(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
 }
 
 fn open_nofollow(path: &Path) -> io::Result<File> {
