@@ -34,6 +34,8 @@ pub struct Config {
     pub gc_probability: f64,
     /// `lock_timeout` / `UPSPOOL_LOCK_TIMEOUT`: longest wait for an upload's lock.
     pub lock_timeout: Duration,
+    /// `workers` / `UPSPOOL_WORKERS`: FastCGI and HTTP worker threads; 0 = from the core count.
+    pub workers: usize,
 }
 
 /// Which origins may use the endpoint cross-origin.
@@ -78,12 +80,24 @@ const KEYS: &[(&str, &str)] = &[
     ("expire_complete", "UPSPOOL_EXPIRE_COMPLETE"),
     ("gc_probability", "UPSPOOL_GC_PROBABILITY"),
     ("lock_timeout", "UPSPOOL_LOCK_TIMEOUT"),
+    ("workers", "UPSPOOL_WORKERS"),
 ];
 
 /// Default maximum file size: 10 GiB.
 pub const DEFAULT_MAX_SIZE: u64 = 10 * 1024 * 1024 * 1024;
 
 impl Config {
+    /// Worker threads to run: the configured number, else twice the cores (at least 4).
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            return self.workers;
+        }
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        (2 * cores).max(4)
+    }
+
     /// Loads the file (if any) and applies the process environment.
     pub fn load(default_spool: DefaultSpool) -> Result<Config, ConfigError> {
         let (file, file_dir) = match std::env::var_os("UPSPOOL_CONFIG") {
@@ -276,6 +290,16 @@ impl Config {
             expire_complete: duration("expire_complete", Duration::from_secs(8 * 86400))?,
             gc_probability,
             lock_timeout: duration("lock_timeout", Duration::from_secs(30))?,
+            workers: match get("workers") {
+                None => 0,
+                Some((v, src)) => {
+                    let n = v.size(src)?;
+                    if n > 1024 {
+                        return Err(ConfigError(format!("{src}: at most 1024 workers, not {n}")));
+                    }
+                    n as usize
+                }
+            },
         })
     }
 }

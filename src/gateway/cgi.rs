@@ -29,6 +29,11 @@ impl Environment {
         )
     }
 
+    /// `REQUEST_METHOD`, if set.
+    pub fn method(&self) -> Option<String> {
+        self.get("REQUEST_METHOD")
+    }
+
     fn get(&self, name: &str) -> Option<String> {
         self.0
             .iter()

@@ -3,6 +3,7 @@
 //! same [`Response`]; none of them knows a widget protocol.
 
 pub mod cgi;
+pub mod fastcgi;
 pub mod http;
 
 use std::fs::File;

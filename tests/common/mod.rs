@@ -28,6 +28,7 @@ pub const CORS_ORIGINS: &str = "UPSPOOL_CORS_ORIGINS";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Cgi,
+    FastCgi,
     Http,
 }
 
@@ -270,15 +271,28 @@ impl Sandbox {
             server: None,
             outside: tempfile::tempdir().unwrap(),
         };
-        if mode == Mode::Http {
-            sandbox.server = Some(sandbox.start_server());
+        match mode {
+            Mode::Http => {
+                sandbox.server = Some(sandbox.start_server(
+                    &["serve", "--listen", "127.0.0.1:0", "--workers", "16"],
+                    "http://",
+                ))
+            }
+            Mode::FastCgi => {
+                sandbox.server = Some(sandbox.start_server(
+                    &["fastcgi", "--listen", "127.0.0.1:0", "--workers", "16"],
+                    "FastCGI on ",
+                ))
+            }
+            Mode::Cgi => {}
         }
         sandbox
     }
 
-    fn start_server(&self) -> Server {
+    /// Starts the binary with `args`; its first log line names the address after `marker`.
+    fn start_server(&self, args: &[&str], marker: &str) -> Server {
         let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--workers", "16"])
+            .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -293,9 +307,9 @@ impl Sandbox {
         let mut line = String::new();
         lines.read_line(&mut line).unwrap();
         let addr = line
-            .split("http://")
+            .split(marker)
             .nth(1)
-            .and_then(|s| s.split('/').next())
+            .and_then(|s| s.split(['/', ',']).next())
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_owned();
         // Keep draining the server's log so it never blocks on a full pipe.
@@ -315,6 +329,7 @@ impl Sandbox {
     pub fn send(&self, req: &Req) -> Resp {
         match self.mode {
             Mode::Cgi => self.send_cgi(req),
+            Mode::FastCgi => self.send_fastcgi(req),
             Mode::Http => self.send_http(req),
         }
     }
@@ -326,34 +341,9 @@ impl Sandbox {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("GATEWAY_INTERFACE", "CGI/1.1")
-            .env("SERVER_PROTOCOL", "HTTP/1.1")
-            .env("REQUEST_METHOD", &req.method)
-            .env("SCRIPT_NAME", SCRIPT)
-            .env("QUERY_STRING", &req.query)
-            .env(
-                "REQUEST_URI",
-                format!(
-                    "{SCRIPT}{}{}{}",
-                    req.path_info,
-                    if req.query.is_empty() { "" } else { "?" },
-                    req.query
-                ),
-            )
             .current_dir(self.outside.path());
-        if !req.path_info.is_empty() {
-            cmd.env("PATH_INFO", &req.path_info);
-        }
-        let length = req.declared_length.unwrap_or(req.body.len() as u64);
-        if length > 0 || req.method == "POST" || req.method == "PATCH" || req.method == "PUT" {
-            cmd.env("CONTENT_LENGTH", length.to_string());
-        }
-        for (name, value) in &req.headers {
-            let key = name.to_ascii_uppercase().replace('-', "_");
-            if key == "CONTENT_TYPE" {
-                cmd.env("CONTENT_TYPE", OsStr::from_bytes(value));
-            } else {
-                cmd.env(format!("HTTP_{key}"), OsStr::from_bytes(value));
-            }
+        for (k, v) in self.meta_variables(req) {
+            cmd.env(k, OsStr::from_bytes(&v));
         }
         cmd
     }
@@ -385,6 +375,70 @@ impl Sandbox {
             out.status
         );
         (parse_cgi(&out.stdout), log)
+    }
+
+    /// The CGI meta-variables a web server would pass for `req`.
+    fn meta_variables(&self, req: &Req) -> Vec<(String, Vec<u8>)> {
+        let mut vars: Vec<(String, Vec<u8>)> = vec![
+            ("SERVER_PROTOCOL".into(), b"HTTP/1.1".to_vec()),
+            ("REQUEST_METHOD".into(), req.method.clone().into_bytes()),
+            ("SCRIPT_NAME".into(), SCRIPT.as_bytes().to_vec()),
+            ("QUERY_STRING".into(), req.query.clone().into_bytes()),
+            (
+                "REQUEST_URI".into(),
+                format!(
+                    "{SCRIPT}{}{}{}",
+                    req.path_info,
+                    if req.query.is_empty() { "" } else { "?" },
+                    req.query
+                )
+                .into_bytes(),
+            ),
+        ];
+        if !req.path_info.is_empty() {
+            vars.push(("PATH_INFO".into(), req.path_info.clone().into_bytes()));
+        }
+        let length = req.declared_length.unwrap_or(req.body.len() as u64);
+        if length > 0 || matches!(req.method.as_str(), "POST" | "PATCH" | "PUT") {
+            vars.push(("CONTENT_LENGTH".into(), length.to_string().into_bytes()));
+        }
+        for (name, value) in &req.headers {
+            let key = name.to_ascii_uppercase().replace('-', "_");
+            let key = if key == "CONTENT_TYPE" {
+                key
+            } else {
+                format!("HTTP_{key}")
+            };
+            vars.push((key, value.clone()));
+        }
+        vars
+    }
+
+    fn send_fastcgi(&self, req: &Req) -> Resp {
+        let addr = self.server.as_ref().expect("FastCGI mode").addr.clone();
+        let mut params = fastcgi_client::Params::default();
+        for (k, v) in self.meta_variables(req) {
+            params.insert(
+                k.into(),
+                String::from_utf8(v)
+                    .expect("FastCGI test params are UTF-8")
+                    .into(),
+            );
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let body = req.body.clone();
+        let out = runtime.block_on(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let client = fastcgi_client::Client::new_tokio(stream);
+            client
+                .execute_once(fastcgi_client::Request::new_tokio(params, &body[..]))
+                .await
+        });
+        let out = out.expect("a FastCGI answer");
+        parse_cgi(&out.stdout.unwrap_or_default())
     }
 
     pub fn http_addr(&self) -> &str {
@@ -573,6 +627,9 @@ macro_rules! in_every_mode {
     ($($name:ident),* $(,)?) => {
         mod cgi {
             $( #[test] fn $name() { super::$name($crate::common::Mode::Cgi) } )*
+        }
+        mod fastcgi {
+            $( #[test] fn $name() { super::$name($crate::common::Mode::FastCgi) } )*
         }
         mod http {
             $( #[test] fn $name() { super::$name($crate::common::Mode::Http) } )*
