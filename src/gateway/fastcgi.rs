@@ -475,7 +475,10 @@ fn end_request(w: &mut impl Write, id: u16, protocol_status: u8) -> io::Result<(
 }
 
 /// Decodes FastCGI name-value pairs (lengths of 1 or 4 bytes).
-pub fn decode_pairs(mut data: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ConnError> {
+/// One name-value pair, as bytes.
+pub type Pair = (Vec<u8>, Vec<u8>);
+
+pub fn decode_pairs(mut data: &[u8]) -> Result<Vec<Pair>, ConnError> {
     fn length(data: &mut &[u8]) -> Result<usize, ConnError> {
         let bad = || ConnError("a malformed FastCGI name-value pair".into());
         let first = *data.first().ok_or_else(bad)?;
@@ -810,38 +813,6 @@ impl Write for RecordWriter<'_> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pairs_round_trip_and_malformed_pairs_fail() {
-        let encoded = encode_pairs(&[("REQUEST_METHOD", "POST".into()), ("X", String::new())]);
-        let decoded = decode_pairs(&encoded).unwrap();
-        assert_eq!(decoded[0], (b"REQUEST_METHOD".to_vec(), b"POST".to_vec()));
-        assert_eq!(decoded[1], (b"X".to_vec(), Vec::new()));
-        let mut long = vec![0x80, 0, 1, 0, 1];
-        long.extend(vec![b'a'; 257]);
-        assert_eq!(decode_pairs(&long).unwrap()[0].0.len(), 256);
-        assert!(decode_pairs(&[5, 5, b'a']).is_err());
-        assert!(decode_pairs(&[0x80, 0]).is_err());
-        assert!(decode_pairs(&[0xff, 0xff, 0xff, 0xff, 0]).is_err());
-    }
-
-    #[test]
-    fn records_are_split_and_padded() {
-        let mut out = Vec::new();
-        write_record(&mut out, STDOUT, 1, &vec![7u8; 70_000]).unwrap();
-        let mut r = &out[..];
-        let h1 = read_header(&mut r).unwrap().unwrap();
-        assert_eq!((h1.kind, h1.length), (STDOUT, 65535));
-        assert_eq!(read_content(&mut r, &h1).unwrap().len(), 65535);
-        let h2 = read_header(&mut r).unwrap().unwrap();
-        assert_eq!(h2.length as usize, 70_000 - 65535);
-        assert_eq!((h2.length as usize + h2.padding as usize) % 8, 0);
-    }
-}
-
 /// Applies `--socket-mode` (octal) and `--socket-owner` (`user[:group]`,
 /// names or numbers) to a Unix socket file.
 pub fn set_socket_access(
@@ -884,4 +855,36 @@ fn lookup_id(file: &str, name: &str) -> Option<u32> {
         let mut fields = line.split(':');
         (fields.next()? == name).then(|| fields.nth(1)?.parse().ok())?
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_round_trip_and_malformed_pairs_fail() {
+        let encoded = encode_pairs(&[("REQUEST_METHOD", "POST".into()), ("X", String::new())]);
+        let decoded = decode_pairs(&encoded).unwrap();
+        assert_eq!(decoded[0], (b"REQUEST_METHOD".to_vec(), b"POST".to_vec()));
+        assert_eq!(decoded[1], (b"X".to_vec(), Vec::new()));
+        let mut long = vec![0x80, 0, 1, 0, 1];
+        long.extend(vec![b'a'; 257]);
+        assert_eq!(decode_pairs(&long).unwrap()[0].0.len(), 256);
+        assert!(decode_pairs(&[5, 5, b'a']).is_err());
+        assert!(decode_pairs(&[0x80, 0]).is_err());
+        assert!(decode_pairs(&[0xff, 0xff, 0xff, 0xff, 0]).is_err());
+    }
+
+    #[test]
+    fn records_are_split_and_padded() {
+        let mut out = Vec::new();
+        write_record(&mut out, STDOUT, 1, &vec![7u8; 70_000]).unwrap();
+        let mut r = &out[..];
+        let h1 = read_header(&mut r).unwrap().unwrap();
+        assert_eq!((h1.kind, h1.length), (STDOUT, 65535));
+        assert_eq!(read_content(&mut r, &h1).unwrap().len(), 65535);
+        let h2 = read_header(&mut r).unwrap().unwrap();
+        assert_eq!(h2.length as usize, 70_000 - 65535);
+        assert_eq!((h2.length as usize + h2.padding as usize) % 8, 0);
+    }
 }
