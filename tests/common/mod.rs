@@ -235,9 +235,11 @@ pub struct Sandbox {
     pub outside: tempfile::TempDir,
 }
 
-struct Server {
-    child: Child,
-    addr: String,
+/// A long-running upspool process (serve or fastcgi), killed on drop.
+pub struct Server {
+    pub child: Child,
+    /// The address it printed, `host:port` (or `unix:/path`).
+    pub addr: String,
 }
 
 impl Drop for Server {
@@ -290,7 +292,7 @@ impl Sandbox {
     }
 
     /// Starts the binary with `args`; its first log line names the address after `marker`.
-    fn start_server(&self, args: &[&str], marker: &str) -> Server {
+    pub fn start_server(&self, args: &[&str], marker: &str) -> Server {
         let mut child = Command::new(BIN)
             .args(args)
             .env_clear()
