@@ -448,44 +448,7 @@ impl Sandbox {
     }
 
     fn send_http(&self, req: &Req) -> Resp {
-        let mut stream = TcpStream::connect(self.http_addr()).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .unwrap();
-        let target = format!(
-            "/upload{}{}{}",
-            req.path_info,
-            if req.query.is_empty() { "" } else { "?" },
-            req.query
-        );
-        let mut head = format!(
-            "{} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            req.method,
-            self.http_addr()
-        )
-        .into_bytes();
-        for (name, value) in &req.headers {
-            head.extend_from_slice(name.as_bytes());
-            head.extend_from_slice(b": ");
-            head.extend_from_slice(value);
-            head.extend_from_slice(b"\r\n");
-        }
-        let length = req.declared_length.unwrap_or(req.body.len() as u64);
-        if length > 0 || matches!(req.method.as_str(), "POST" | "PATCH" | "PUT") {
-            head.extend_from_slice(format!("Content-Length: {length}\r\n").as_bytes());
-        }
-        head.extend_from_slice(b"\r\n");
-        let mut writer = stream.try_clone().unwrap();
-        let body = req.body.clone();
-        let sender = std::thread::spawn(move || {
-            let _ = writer.write_all(&head);
-            let _ = writer.write_all(&body);
-            let _ = writer.shutdown(Shutdown::Write);
-        });
-        let mut raw = Vec::new();
-        let _ = stream.read_to_end(&mut raw);
-        let _ = sender.join();
-        parse_http(&raw, req.method == "HEAD")
+        http_exchange(self.http_addr(), "/upload", req)
     }
 
     /// `upspool info ID`: the record, or `None` when it exits 1.
@@ -552,6 +515,55 @@ impl Sandbox {
     }
 }
 
+/// One request over a fresh HTTP/1.1 connection to `addr`, for the endpoint
+/// at `endpoint`; the body is written while the answer is read.
+pub fn http_exchange(addr: &str, endpoint: &str, req: &Req) -> Resp {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    let target = format!(
+        "{endpoint}{}{}{}",
+        req.path_info,
+        if req.query.is_empty() { "" } else { "?" },
+        req.query
+    );
+    let mut head = format!(
+        "{} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n",
+        req.method
+    )
+    .into_bytes();
+    for (name, value) in &req.headers {
+        head.extend_from_slice(name.as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value);
+        head.extend_from_slice(b"\r\n");
+    }
+    let length = req.declared_length.unwrap_or(req.body.len() as u64);
+    if length > 0 || matches!(req.method.as_str(), "POST" | "PATCH" | "PUT") {
+        head.extend_from_slice(format!("Content-Length: {length}\r\n").as_bytes());
+    }
+    head.extend_from_slice(b"\r\n");
+    let mut writer = stream.try_clone().unwrap();
+    let body = req.body.clone();
+    // Only a deliberately short body ends with a half-close: front servers
+    // such as nginx take a half-close as the client going away.
+    let truncated = req
+        .declared_length
+        .is_some_and(|n| n != req.body.len() as u64);
+    let sender = std::thread::spawn(move || {
+        let _ = writer.write_all(&head);
+        let _ = writer.write_all(&body);
+        if truncated {
+            let _ = writer.shutdown(Shutdown::Write);
+        }
+    });
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let _ = sender.join();
+    parse_http(&raw, req.method == "HEAD")
+}
+
 fn split_head(raw: &[u8]) -> (&[u8], &[u8]) {
     let end = raw
         .windows(4)
@@ -587,6 +599,23 @@ fn parse_cgi(raw: &[u8]) -> Resp {
     }
 }
 
+/// Decodes a `Transfer-Encoding: chunked` body.
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size_text = String::from_utf8_lossy(&raw[..eol]).into_owned();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .expect("a chunk size");
+        raw = &raw[eol + 2..];
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&raw[..size]);
+        raw = &raw[size + 2..];
+    }
+    out
+}
+
 fn parse_http(raw: &[u8], head_request: bool) -> Resp {
     let (head, rest) = split_head(raw);
     let text = String::from_utf8_lossy(head);
@@ -607,8 +636,13 @@ fn parse_http(raw: &[u8], head_request: bool) -> Resp {
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
         .map(|(_, v)| v.parse::<usize>().unwrap());
+    let chunked = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked")
+    });
     let body = if head_request || status == 204 {
         Vec::new()
+    } else if chunked {
+        dechunk(rest)
     } else {
         match len {
             Some(n) => rest[..n.min(rest.len())].to_vec(),
