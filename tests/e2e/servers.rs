@@ -469,6 +469,30 @@ fn apache_mod_cgi() {
     site.filepond_chunked();
 }
 
+/// Shared hosting: the binary, `upspool.toml` and `deploy/htaccess` dropped
+/// into a `cgi-bin` below the document root; nothing in the server config
+/// but `AllowOverride`.
+#[test]
+fn apache_shared_hosting_htaccess() {
+    if !have("apache2") {
+        return;
+    }
+    let mut site = Site::new();
+    let bin = site.cgi_bin();
+    site.spool_owned_by("www-data");
+    let htdocs = site.path("htdocs");
+    std::fs::create_dir_all(&htdocs).unwrap();
+    std::fs::rename(&bin, htdocs.join("cgi-bin")).unwrap();
+    std::fs::write(htdocs.join("cgi-bin/.htaccess"), deploy("htaccess", &[])).unwrap();
+    let conf = format!("<Directory {}>\n    AllowOverride All\n    Require all granted\n</Directory>\n", htdocs.display());
+    site.apache(&["cgi"], &conf);
+    site.endpoint = "/cgi-bin/upspool".into();
+    let r = site.send(&Req::new("GET").path("/../upspool.toml"));
+    assert_ne!(r.status, 200);
+    site.fine_uploader_chunked();
+    site.filepond_chunked();
+}
+
 #[test]
 fn apache_mod_proxy_fcgi() {
     if !have("apache2") {
