@@ -556,9 +556,25 @@ impl Connection {
             busy.fetch_sub(1, Ordering::SeqCst);
             let clean = served?;
             if !keep || !clean || stopping.load(Ordering::SeqCst) {
+                self.linger();
                 return Ok(());
             }
         }
+    }
+
+    /// Closes gracefully: stop sending, then read what the peer still sends
+    /// for a moment. Closing a socket with unread input makes the kernel send
+    /// a reset, which can destroy the end of an answer the peer has not read
+    /// yet (some clients send an extra empty `FCGI_STDIN` record).
+    fn linger(&mut self) {
+        let _ = self.writer.flush();
+        let sock = match self.stream() {
+            Stream::Tcp(s) => socket2::SockRef::from(s),
+            Stream::Unix(s) => socket2::SockRef::from(s),
+        };
+        let _ = sock.shutdown(std::net::Shutdown::Write);
+        let _ = self.stream().set_read_timeout(Duration::from_secs(2));
+        let _ = io::copy(&mut (&mut self.reader).take(1024 * 1024), &mut io::sink());
     }
 
     /// Waits for `FCGI_BEGIN_REQUEST`, answering management records meanwhile.

@@ -316,8 +316,15 @@ impl Sandbox {
             .to_owned();
         // Keep draining the server's log so it never blocks on a full pipe.
         std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = lines.read_to_end(&mut sink);
+            // Shown with --nocapture when UPSPOOL_TEST_SERVER_LOG is set.
+            let show = std::env::var_os("UPSPOOL_TEST_SERVER_LOG").is_some();
+            let mut line = String::new();
+            while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if show {
+                    eprint!("server: {line}");
+                }
+                line.clear();
+            }
         });
         Server { child, addr }
     }

@@ -484,7 +484,10 @@ fn apache_shared_hosting_htaccess() {
     std::fs::create_dir_all(&htdocs).unwrap();
     std::fs::rename(&bin, htdocs.join("cgi-bin")).unwrap();
     std::fs::write(htdocs.join("cgi-bin/.htaccess"), deploy("htaccess", &[])).unwrap();
-    let conf = format!("<Directory {}>\n    AllowOverride All\n    Require all granted\n</Directory>\n", htdocs.display());
+    let conf = format!(
+        "<Directory {}>\n    AllowOverride All\n    Require all granted\n</Directory>\n",
+        htdocs.display()
+    );
     site.apache(&["cgi"], &conf);
     site.endpoint = "/cgi-bin/upspool".into();
     let r = site.send(&Req::new("GET").path("/../upspool.toml"));
