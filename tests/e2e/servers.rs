@@ -296,6 +296,13 @@ impl Site {
         all
     }
 
+    /// Both widgets' 64 MiB chunked uploads through the endpoint at `endpoint`.
+    fn upload_both_widgets(&mut self, endpoint: &str) {
+        self.endpoint = endpoint.into();
+        self.fine_uploader_chunked();
+        self.filepond_chunked();
+    }
+
     /// A Fine Uploader upload of 64 MiB in 5 MiB parts, then `?done`, then claim.
     fn fine_uploader_chunked(&self) {
         let data = payload();
@@ -391,9 +398,7 @@ fn nginx_fastcgi_tcp() {
             &format!("fastcgi_pass {backend}"),
         )],
     ));
-    site.endpoint = "/upload".into();
-    site.fine_uploader_chunked();
-    site.filepond_chunked();
+    site.upload_both_widgets("/upload");
 }
 
 #[test]
@@ -408,9 +413,7 @@ fn nginx_fastcgi_unix() {
         "nginx-fastcgi-unix.conf",
         &[("unix:/run/upspool/upspool.sock;", &format!("{socket};"))],
     ));
-    site.endpoint = "/upload".into();
-    site.fine_uploader_chunked();
-    site.filepond_chunked();
+    site.upload_both_widgets("/upload");
 }
 
 #[test]
@@ -443,9 +446,7 @@ fn nginx_fcgiwrap_cgi() {
         ],
     );
     site.nginx(&conf);
-    site.endpoint = "/upload".into();
-    site.fine_uploader_chunked();
-    site.filepond_chunked();
+    site.upload_both_widgets("/upload");
 }
 
 #[test]
@@ -464,9 +465,7 @@ fn apache_mod_cgi() {
         )],
     );
     site.apache(&["cgi"], &conf);
-    site.endpoint = "/upload".into();
-    site.fine_uploader_chunked();
-    site.filepond_chunked();
+    site.upload_both_widgets("/upload");
 }
 
 /// Shared hosting: the binary, `upspool.toml` and `deploy/htaccess` dropped
@@ -491,9 +490,8 @@ fn apache_shared_hosting_htaccess() {
     site.apache(&["cgi"], &conf);
     site.endpoint = "/cgi-bin/upspool".into();
     let r = site.send(&Req::new("GET").path("/../upspool.toml"));
-    assert_ne!(r.status, 200);
-    site.fine_uploader_chunked();
-    site.filepond_chunked();
+    assert_ne!(r.status, 200, "the configuration must not be served");
+    site.upload_both_widgets("/cgi-bin/upspool");
 }
 
 #[test]
@@ -511,9 +509,7 @@ fn apache_mod_proxy_fcgi() {
             &[("fcgi://127.0.0.1:9000", &format!("fcgi://{backend}"))],
         ),
     );
-    site.endpoint = "/upload".into();
-    site.fine_uploader_chunked();
-    site.filepond_chunked();
+    site.upload_both_widgets("/upload");
 }
 
 #[test]
@@ -528,9 +524,7 @@ fn lighttpd_mod_fastcgi() {
         "lighttpd-fastcgi.conf",
         &[("\"port\" => 9000", &format!("\"port\" => {port}"))],
     ));
-    site.endpoint = "/upload".into();
-    site.fine_uploader_chunked();
-    site.filepond_chunked();
+    site.upload_both_widgets("/upload");
 }
 
 #[test]
@@ -544,9 +538,7 @@ fn lighttpd_mod_cgi() {
         "lighttpd-cgi.conf",
         &[("\"/usr/lib/cgi-bin/\"", &format!("\"{}/\"", bin.display()))],
     ));
-    site.endpoint = "/cgi-bin/upspool".into();
-    site.fine_uploader_chunked();
-    site.filepond_chunked();
+    site.upload_both_widgets("/cgi-bin/upspool");
 }
 
 #[test]
@@ -576,9 +568,7 @@ fn spawn_fcgi_socket_activation_behind_nginx() {
             &format!("fastcgi_pass 127.0.0.1:{port}"),
         )],
     ));
-    site.endpoint = "/upload".into();
-    site.fine_uploader_chunked();
-    site.filepond_chunked();
+    site.upload_both_widgets("/upload");
 }
 
 #[test]
@@ -605,8 +595,7 @@ fn systemd_socket_activation_behind_nginx() {
             &format!("fastcgi_pass 127.0.0.1:{port}"),
         )],
     ));
-    site.endpoint = "/upload".into();
-    site.filepond_chunked();
+    site.upload_both_widgets("/upload");
 }
 
 /// The documented static release build: `ldd` finds no shared library, and it
