@@ -1,17 +1,84 @@
-//! The page `upspool serve` shows at `/`.
+//! The demo site `upspool serve` shows: the page at `/` with FilePond and Fine
+//! Uploader side by side, its script, and the widgets' files from their npm
+//! packages (`node_modules/`, installed by `npm ci`; never copied into the
+//! repository). The page says how to install the widgets when they are missing.
+
+use std::path::PathBuf;
 
 use crate::gateway::{Body, Response};
 
-/// A short page saying where the endpoint is and how to point the widgets at it.
-pub fn page() -> Response {
-    let html = concat!(
-        "<!doctype html><meta charset=utf-8><title>upspool</title>",
-        "<h1>upspool is running</h1>",
-        "<p>The upload endpoint is <code>/upload</code>. Point FilePond's <code>server</code> ",
-        "or Fine Uploader's <code>request.endpoint</code> at it.</p>"
-    );
+const PAGE: &str = include_str!("../web/demo.html");
+const SCRIPT: &str = include_str!("../web/demo.js");
+
+/// npm packages whose files the demo may serve.
+const PACKAGES: &[&str] = &["filepond/dist/", "fine-uploader/fine-uploader/"];
+
+/// The demo site, with the directory holding the npm packages.
+pub struct Demo {
+    assets: PathBuf,
+}
+
+impl Demo {
+    pub fn new(assets: PathBuf) -> Demo {
+        Demo { assets }
+    }
+
+    /// The answer for `path`, if it is one of the demo's.
+    pub fn route(&self, path: &str) -> Option<Response> {
+        match path {
+            "/" | "/index.html" => Some(text(PAGE, "text/html; charset=utf-8")),
+            "/demo.js" => Some(text(SCRIPT, "text/javascript; charset=utf-8")),
+            _ => {
+                let rest = path.strip_prefix("/node_modules/")?;
+                if !PACKAGES.iter().any(|p| rest.starts_with(p)) {
+                    return None;
+                }
+                Some(self.asset(rest))
+            }
+        }
+    }
+
+    fn asset(&self, relative: &str) -> Response {
+        let bad = relative
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..");
+        let found = if bad {
+            Ok(None)
+        } else {
+            crate::spool::open_below(&self.assets, relative)
+        };
+        match found {
+            Ok(Some((file, len))) => {
+                let ty = match relative.rsplit('.').next() {
+                    Some("js") => "text/javascript; charset=utf-8",
+                    Some("css") => "text/css; charset=utf-8",
+                    Some("gif") => "image/gif",
+                    Some("map") => "application/json",
+                    _ => "application/octet-stream",
+                };
+                Response::new(200)
+                    .header("Content-Type", ty)
+                    .header("Content-Length", len.to_string())
+                    .header("Cache-Control", "public, max-age=3600")
+                    .header("X-Content-Type-Options", "nosniff")
+                    .body(Body::File(file, len))
+            }
+            _ => {
+                let mut r = text(
+                    "Not installed: run `npm ci` in the upspool directory.\n",
+                    "text/plain; charset=utf-8",
+                );
+                r.status = 404;
+                r
+            }
+        }
+    }
+}
+
+fn text(body: &str, content_type: &str) -> Response {
     Response::new(200)
-        .header("Content-Type", "text/html; charset=utf-8")
+        .header("Content-Type", content_type)
         .header("X-Content-Type-Options", "nosniff")
-        .body(Body::Bytes(html.as_bytes().to_vec()))
+        .header("Cache-Control", "no-cache")
+        .body(Body::Bytes(body.as_bytes().to_vec()))
 }

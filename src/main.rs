@@ -15,9 +15,10 @@ const USAGE: &str = "\
 upspool: receives Fine Uploader and FilePond uploads into a spool directory.
 
 Usage:
-  upspool serve [--listen HOST:PORT] [--workers N]
+  upspool serve [--listen HOST:PORT] [--workers N] [--assets DIR]
                               HTTP server; endpoint /upload, demo page at /
-                              (default 127.0.0.1:8080, spool ./spool)
+                              (default 127.0.0.1:8080, spool ./spool; the
+                              widgets from DIR, default ./node_modules)
   upspool fastcgi [--listen HOST:PORT | --listen unix:/path.sock] [--workers N]
                   [--socket-mode 0660] [--socket-owner USER[:GROUP]]
                               FastCGI application; without --listen, the socket
@@ -154,7 +155,7 @@ fn flags<'a>(
 }
 
 fn run_serve(args: &[&str]) -> ExitCode {
-    let flags = match flags(args, &["--listen", "--workers"]) {
+    let flags = match flags(args, &["--listen", "--workers", "--assets"]) {
         Ok(f) => f,
         Err(code) => return code,
     };
@@ -199,7 +200,13 @@ fn run_serve(args: &[&str]) -> ExitCode {
         http::ENDPOINT,
         handler.spool.root().display()
     );
-    match http::serve(handler, listener, workers, demo::page) {
+    let demo = demo::Demo::new(
+        flags
+            .get("--assets")
+            .map_or_else(|| "node_modules".into(), std::path::PathBuf::from),
+    );
+    let site: http::Site = Arc::new(move |path: &str| demo.route(path));
+    match http::serve(handler, listener, workers, site) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error(format_args!("server stopped: {e}"));

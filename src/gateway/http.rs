@@ -1,6 +1,6 @@
 //! A small blocking HTTP/1.1 server for `upspool serve`: the endpoint at
-//! `/upload` (and below it, for Fine Uploader's `DELETE /upload/<uuid>`), a
-//! demo page at `/`.
+//! `/upload` (and below it, for Fine Uploader's `DELETE /upload/<uuid>`), and
+//! whatever other pages the caller's `Site` answers (the demo).
 //!
 //! Header parsing is `httparse`'s; the rest is here because the usual small
 //! servers refuse what FilePond sends (raw UTF-8 bytes in `Upload-Name`).
@@ -29,22 +29,26 @@ const BODY_SILENCE: Duration = Duration::from_secs(120);
 /// Unread body bytes discarded before closing, so the client sees the answer.
 const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
 
+/// Other pages of the site (the demo): the answer for a GET path, if any.
+pub type Site = Arc<dyn Fn(&str) -> Option<Response> + Send + Sync>;
+
 /// Serves connections from `listener` with `workers` threads, forever.
 pub fn serve(
     handler: Arc<Handler>,
     listener: TcpListener,
     workers: usize,
-    page: fn() -> Response,
+    site: Site,
 ) -> io::Result<()> {
     let mut threads = Vec::new();
     for _ in 0..workers.max(1) {
         let listener = listener.try_clone()?;
         let handler = handler.clone();
+        let site = site.clone();
         threads.push(std::thread::spawn(move || {
             loop {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        if let Err(e) = connection(&handler, stream, page)
+                        if let Err(e) = connection(&handler, stream, &site)
                             && !matches!(
                                 e.kind(),
                                 io::ErrorKind::UnexpectedEof
@@ -80,7 +84,7 @@ struct Head {
 }
 
 /// Serves the requests of one connection.
-fn connection(handler: &Handler, stream: TcpStream, page: fn() -> Response) -> io::Result<()> {
+fn connection(handler: &Handler, stream: TcpStream, site: &Site) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
@@ -129,8 +133,11 @@ fn connection(handler: &Handler, stream: TcpStream, page: fn() -> Response) -> i
                 body: Box::new(&mut body),
             };
             handler.handle(request)
-        } else if path == "/" && (head.method == "GET" || is_head) {
-            page()
+        } else if let Some(page) = (head.method == "GET" || is_head)
+            .then(|| site(&path))
+            .flatten()
+        {
+            page
         } else {
             Response::new(404)
                 .header("Content-Type", "text/plain; charset=utf-8")
