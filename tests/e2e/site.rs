@@ -80,6 +80,8 @@ pub struct Site {
     pub spool: PathBuf,
     pub addr: String,
     pub endpoint: String,
+    /// `cors_origins` for the upspool processes this site starts.
+    pub cors: Option<String>,
     children: Vec<Child>,
 }
 
@@ -118,6 +120,7 @@ impl Site {
             spool,
             addr: String::new(),
             endpoint: String::new(),
+            cors: None,
             children: Vec::new(),
         }
     }
@@ -143,13 +146,32 @@ impl Site {
     /// `upspool fastcgi` on `listen`.
     pub fn fastcgi_backend(&mut self, listen: &str) {
         let spool = self.spool.clone();
+        let cors = self.cors.clone().unwrap_or_default();
         self.spawn(
             Command::new(BIN)
                 .args(["fastcgi", "--listen", listen, "--workers", "4"])
                 .env("UPSPOOL_DIR", spool)
+                .env("UPSPOOL_CORS_ORIGINS", cors)
                 .env("UPSPOOL_GC_PROBABILITY", "0"),
         );
         self.wait_for(listen);
+    }
+
+    /// `upspool serve` on a free loopback port, as the front.
+    pub fn serve(&mut self) {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let (spool, cors) = (self.spool.clone(), self.cors.clone().unwrap_or_default());
+        self.spawn(
+            Command::new(BIN)
+                .args(["serve", "--listen", &listen])
+                .env("UPSPOOL_DIR", spool)
+                .env("UPSPOOL_CORS_ORIGINS", cors)
+                .env("UPSPOOL_GC_PROBABILITY", "0")
+                .current_dir(ROOT),
+        );
+        self.wait_for(&listen);
+        self.addr = listen;
     }
 
     /// The binary copied into a cgi-bin with an upspool.toml naming the spool,
@@ -167,7 +189,15 @@ impl Site {
                 ("max_size = \"2G\"", "max_size = \"1G\""),
             ],
         );
-        std::fs::write(bin.join("upspool.toml"), toml + "gc_probability = 0\n").unwrap();
+        let cors = match &self.cors {
+            Some(origin) => format!("cors_origins = [\"{origin}\"]\n"),
+            None => String::new(),
+        };
+        std::fs::write(
+            bin.join("upspool.toml"),
+            toml + "gc_probability = 0\n" + &cors,
+        )
+        .unwrap();
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
         bin
     }
