@@ -55,7 +55,7 @@ pub fn gc(config: &Config) -> Result<String, Failed> {
         .map_err(|e| Failed(e.to_string()))?;
     Ok(serde_json::json!({
         "incomplete": r.incomplete, "complete": r.complete, "scratch": r.scratch,
-        "locks": r.locks, "busy": r.busy,
+        "busy": r.busy,
     })
     .to_string())
 }

@@ -436,10 +436,9 @@ fn finish_patch(h: &Handler, id: &Id, from: u64, to: u64) -> Outcome {
         if record.media_type.is_none() {
             record.media_type = Some(guess_type(record.name.as_deref().unwrap_or("")).to_owned());
         }
+        let started = std::time::Instant::now();
         lock.complete(&mut record).map_err(Failure::spool)?;
-        log::info(format_args!(
-            "filepond: transfer {id} complete, {length} bytes"
-        ));
+        super::log_completion("filepond", id, length, started);
     } else {
         record.updated = crate::spool::unix_now();
         lock.save(&record).map_err(Failure::spool)?;

@@ -586,14 +586,12 @@ fn record_chunk(h: &Handler, stored: Stored) -> Result<Response, Failure> {
             if let Some(why) = conflict(&record, &chunk) {
                 return Err(Failure::reset(why));
             }
+            let started = std::time::Instant::now();
             if lock
                 .record_part(&mut record, chunk.index, chunk.offset, chunk.size)
                 .map_err(from_spool)?
             {
-                log::info(format_args!(
-                    "fine-uploader: upload {id} complete, {} bytes",
-                    chunk.total_size
-                ));
+                super::log_completion("fine-uploader", &id, chunk.total_size, started);
             }
             Ok(success(&record))
         }
@@ -698,7 +696,9 @@ pub(super) fn done(h: &Handler, query: &Params, mut request: Request<'_>) -> Res
                         }
                     )));
                 }
+                let started = std::time::Instant::now();
                 lock.complete(&mut record).map_err(from_spool)?;
+                super::log_completion("fine-uploader", &id, size, started);
                 Ok(success(&record))
             }
             Entry::Absent if total_parts == Some(0) && total_size == Some(0) => {

@@ -1,5 +1,5 @@
 //! Expiry: removes incomplete and unclaimed uploads older than their age limit,
-//! leftover scratch directories and lock files of vanished entries.
+//! and leftover scratch directories. Lock files are shared and kept.
 //!
 //! Ages are measured against the filesystem's own clock (the mtime of a file
 //! touched now), not this host's, because hosts sharing a spool disagree about
@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use super::{COMPLETE, INCOMING, LOCKS, META, Spool, SpoolError, TMP};
+use super::{COMPLETE, INCOMING, META, Spool, SpoolError, TMP};
 use crate::spool::Id;
 
 /// What `gc` removes.
@@ -31,14 +31,9 @@ pub struct GcReport {
     pub incomplete: usize,
     pub complete: usize,
     pub scratch: usize,
-    pub locks: usize,
     /// Expired entries skipped because a request held their lock.
     pub busy: usize,
 }
-
-/// Lock files younger than this are left alone even without an entry: a
-/// request may be about to create one.
-const LOCK_GRACE: Duration = Duration::from_secs(600);
 
 impl Spool {
     /// One expiry pass.
@@ -79,25 +74,7 @@ impl Spool {
                 report.scratch += 1;
             }
         }
-        for name in sample(&self.root.join(LOCKS), policy.sample)? {
-            let Ok(id) = Id::parse(&name) else { continue };
-            if !older(&self.root.join(LOCKS).join(&name), now, LOCK_GRACE) || self.has_entry(&id) {
-                continue;
-            }
-            if let Some(lock) = self.try_lock(&id)?
-                && !self.has_entry(&id)
-            {
-                lock.release_lock_file();
-                report.locks += 1;
-            }
-        }
         Ok(report)
-    }
-
-    fn has_entry(&self, id: &Id) -> bool {
-        [INCOMING, COMPLETE]
-            .iter()
-            .any(|s| self.entry_dir(s, id).exists())
     }
 
     /// The filesystem's idea of now.

@@ -65,6 +65,15 @@ impl Id {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The name of the lock file guarding this id: its last two characters.
+    /// Ids share lock files (at most 64² of them, made once and kept), so
+    /// starting an upload creates no lock file and removing one deletes none;
+    /// ids that share one wait for each other only during short record updates.
+    pub fn lock_name(&self) -> &str {
+        let start = self.0.len().saturating_sub(2);
+        &self.0[start..]
+    }
 }
 
 impl fmt::Display for Id {
@@ -115,6 +124,17 @@ mod tests {
         ] {
             assert!(Id::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn lock_names_are_the_last_two_characters() {
+        assert_eq!(
+            Id::parse("8f14e45f-ceea-467a-9575-5ff0b0a8c1a2")
+                .unwrap()
+                .lock_name(),
+            "a2"
+        );
+        assert_eq!(Id::parse("x").unwrap().lock_name(), "x");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! complete/<id>/data        a finished upload; appears here by one atomic rename
 //! complete/<id>/meta.json
 //! complete/<id>/variant-N   extra files (FilePond variants)
-//! locks/<id>                per-id lock file (flock)
+//! locks/<xy>                lock files (flock), one per last two characters of the id
 //! tmp/                      scratch space and entries being deleted
 //! ```
 //!
@@ -158,20 +158,26 @@ impl Spool {
             let what = what.to_owned();
             move |source| SpoolError::Setup { what, source }
         };
-        fs::create_dir_all(root).map_err(setup("cannot be created"))?;
+        // Most starts find the spool in place: look before creating anything
+        // (this runs on every CGI request).
         for sub in [INCOMING, COMPLETE, LOCKS, TMP] {
             let path = root.join(sub);
+            match fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_dir() => continue,
+                Ok(_) => {
+                    return Err(SpoolError::Setup {
+                        what: format!("has a {sub} that is not a directory"),
+                        source: io::Error::from(io::ErrorKind::InvalidData),
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(setup("cannot be read")(e)),
+            }
+            fs::create_dir_all(root).map_err(setup("cannot be created"))?;
             match fs::create_dir(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(setup(&format!("cannot hold its {sub}/ directory"))(e)),
-            }
-            let meta = fs::symlink_metadata(&path).map_err(setup("cannot be read"))?;
-            if !meta.is_dir() {
-                return Err(SpoolError::Setup {
-                    what: format!("has a {sub} that is not a directory"),
-                    source: io::Error::from(io::ErrorKind::InvalidData),
-                });
             }
         }
         // Keep a web server from listing or running anything if the spool ends up
@@ -210,7 +216,7 @@ impl Spool {
         id: &Id,
         deadline: Option<Instant>,
     ) -> Result<Option<Locked<'_>>, SpoolError> {
-        let path = self.root.join(LOCKS).join(id.as_str());
+        let path = self.root.join(LOCKS).join(id.lock_name());
         let mut pause = Duration::from_millis(1);
         loop {
             let file = OpenOptions::new()
@@ -237,8 +243,8 @@ impl Spool {
                     }
                 }
             }
-            // The lock file may have been unlinked (entry removed) between our
-            // open and our lock: only a lock on the file still at `path` counts.
+            // Lock files are never removed by upspool, but an operator may clean
+            // the directory: only a lock on the file still at `path` counts.
             let held = file
                 .metadata()
                 .map_err(SpoolError::io("inspect a lock file"))?;
@@ -247,7 +253,6 @@ impl Spool {
                     return Ok(Some(Locked {
                         spool: self,
                         id: id.clone(),
-                        path,
                         _file: file,
                     }));
                 }
@@ -353,16 +358,14 @@ impl Spool {
 
     /// Moves a directory out of sight (one rename), then deletes it.
     fn discard(&self, dir: &Path) -> Result<bool, SpoolError> {
-        let trash = self.new_tmp_dir()?.join("gone");
+        let name = id::random_hex::<12>().map_err(SpoolError::io("make a scratch name"))?;
+        let trash = self.root.join(TMP).join(format!("gone-{name}"));
         match fs::rename(dir, &trash) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let _ = fs::remove_dir(trash.parent().unwrap_or(&trash));
-                return Ok(false);
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(SpoolError::io("remove an upload")(e)),
         }
-        let _ = fs::remove_dir_all(trash.parent().unwrap_or(&trash));
+        let _ = fs::remove_dir_all(&trash);
         Ok(true)
     }
 
@@ -382,7 +385,6 @@ impl Spool {
 pub struct Locked<'s> {
     spool: &'s Spool,
     id: Id,
-    path: PathBuf,
     _file: File,
 }
 
@@ -478,7 +480,15 @@ impl Locked<'_> {
         scratch.sync()?;
         record.complete = true;
         record.updated = unix_now();
-        write_record(&scratch.dir, record)?;
+        // The scratch directory is private until the rename below: its record
+        // needs no temporary file of its own.
+        let text = serde_json::to_vec(record).map_err(|e| SpoolError::Io {
+            action: "encode a record",
+            source: io::Error::other(e),
+        })?;
+        create_new(&scratch.dir.join(META))
+            .and_then(|mut f| f.write_all(&text).and_then(|()| f.sync_all()))
+            .map_err(SpoolError::io("write an upload record"))?;
         fs::rename(&scratch.dir, self.spool.entry_dir(COMPLETE, &self.id))
             .map_err(SpoolError::io("complete an upload"))?;
         scratch.kept = true;
@@ -494,7 +504,6 @@ impl Locked<'_> {
         let b = self
             .spool
             .discard(&self.spool.entry_dir(COMPLETE, &self.id))?;
-        self.release_lock_file();
         Ok(a || b)
     }
 
@@ -514,13 +523,7 @@ impl Locked<'_> {
             move_file(&dir.join(format!("variant-{n}")), Path::new(&name))?;
         }
         self.spool.discard(&dir)?;
-        self.release_lock_file();
         Ok(Claimed::Done(Box::new(record)))
-    }
-
-    fn release_lock_file(&self) {
-        // We hold the lock on the file at `path`; waiters re-check the inode.
-        let _ = fs::remove_file(&self.path);
     }
 }
 

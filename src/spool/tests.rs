@@ -82,7 +82,7 @@ fn eight_threads_out_of_order_with_repeats_complete_once() {
 }
 
 #[test]
-fn a_lock_file_removed_while_waiting_is_not_trusted() {
+fn a_waiter_gets_the_lock_once_the_holder_is_done() {
     let (_dir, spool) = spool();
     let id = Id::parse("x").unwrap();
     let first = spool.lock(&id).unwrap();

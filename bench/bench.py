@@ -1,0 +1,627 @@
+#!/usr/bin/env python3
+"""upspool benchmarks, each side by side with the floor no upload handler can
+beat on this machine (see bench/README.md). Prints a table per benchmark and
+writes bench/results/<name>.json.
+
+    bench/bench.py [--smoke] [cgi small large scale]
+
+Every figure is a median over repetitions; every ratio is taken in the same
+run. upspool runs with its defaults: every part is fsynced before it is
+recorded, and completion fsyncs the file and renames it.
+"""
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target/release/upspool")
+FLOORS = os.path.join(ROOT, "target/bench")
+RESULTS = os.path.join(ROOT, "bench/results")
+MIB = 1024 * 1024
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(addr, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if addr.startswith("unix:"):
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(addr[5:])
+            else:
+                host, port = addr.rsplit(":", 1)
+                socket.create_connection((host, int(port)), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {addr}")
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    fs = subprocess.run(["df", "-T", tempfile.gettempdir()], capture_output=True, text=True).stdout.splitlines()[-1].split()[1]
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(), "filesystem": fs,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+class Lab:
+    """A scratch directory and the processes started in it; stops them all."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="upspool-bench-")
+        self.procs = []
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def start(self, args, env=None, log=None):
+        log = open(self.path(log or f"log-{len(self.procs)}.txt"), "ab")
+        p = subprocess.Popen(args, env={**os.environ, **(env or {})}, stdout=log, stderr=log,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs.append(p)
+        return p
+
+    def stop(self, p):
+        try:
+            os.killpg(p.pid, 15)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, 9)
+            p.wait()
+        if p in self.procs:
+            self.procs.remove(p)
+
+    def close(self):
+        for p in list(self.procs):
+            self.stop(p)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def spool(self, name):
+        d = self.path(name)
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    def upspool_fastcgi(self, name, workers=None):
+        sock = self.path(f"{name}.sock")
+        args = [BIN, "fastcgi", "--listen", f"unix:{sock}"]
+        if workers:
+            args += ["--workers", str(workers)]
+        p = self.start(args, {"UPSPOOL_DIR": self.spool(f"spool-{name}"), "UPSPOOL_GC_PROBABILITY": "0"}, log=f"{name}.log")
+        wait_for(f"unix:{sock}")
+        return p, sock
+
+    def cgi_script(self, name, wrap_time=False):
+        """upspool as a CGI with its upspool.toml; optionally wrapped to log its peak RSS."""
+        d = self.path(f"cgi-{name}")
+        os.makedirs(d, exist_ok=True)
+        shutil.copy(BIN, os.path.join(d, "upspool"))
+        with open(os.path.join(d, "upspool.toml"), "w") as f:
+            f.write(f'spool_dir = "{self.spool("spool-" + name)}"\ngc_probability = 0\n')
+        if not wrap_time:
+            return os.path.join(d, "upspool")
+        wrapper = os.path.join(d, "upspool-timed")
+        with open(wrapper, "w") as f:
+            f.write(f"#!/bin/sh\nexec /usr/bin/time -a -o {self.path(name + '-rss.txt')} -f %M {d}/upspool\n")
+        os.chmod(wrapper, 0o755)
+        return wrapper
+
+    def fcgiwrap(self, name, children=4):
+        sock = self.path(f"{name}.sock")
+        self.start(["fcgiwrap", "-c", str(children), "-s", f"unix:{sock}"])
+        wait_for(f"unix:{sock}")
+        return sock
+
+    def nginx(self, servers):
+        """nginx with one server block per (port, site config text)."""
+        shutil.copy("/etc/nginx/fastcgi_params", self.path("fastcgi_params"))
+        d = self.dir
+        blocks = ""
+        for i, (port, conf) in enumerate(servers):
+            with open(self.path(f"site-{i}.conf"), "w") as f:
+                f.write(conf)
+            blocks += f"  server {{ listen 127.0.0.1:{port} backlog=4096; include {d}/site-{i}.conf; }}\n"
+        conf = (f"daemon off;\nmaster_process on;\nworker_processes 2;\nuser root;\nerror_log {d}/nginx-error.log;\n"
+                f"pid {d}/nginx.pid;\nevents {{ worker_connections 4096; }}\nhttp {{\n  access_log off;\n"
+                f"  client_body_temp_path {d}/body;\n  fastcgi_temp_path {d}/fastcgi;\n  proxy_temp_path {d}/proxy;\n"
+                f"  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n{blocks}}}\n")
+        with open(self.path("nginx.conf"), "w") as f:
+            f.write(conf)
+        p = self.start(["nginx", "-p", d, "-c", self.path("nginx.conf")])
+        for port, _ in servers:
+            wait_for(f"127.0.0.1:{port}")
+        return p
+
+
+def deploy(name, replace):
+    text = open(os.path.join(ROOT, "deploy", name)).read()
+    for old, new in replace:
+        assert old in text, f"{name} lost {old!r}"
+        text = text.replace(old, new)
+    return text
+
+
+def fastcgi_site(sock):
+    return deploy("nginx-fastcgi-unix.conf", [("unix:/run/upspool/upspool.sock;", f"unix:{sock};")])
+
+
+def fcgiwrap_site(sock, script, extra=""):
+    return deploy("nginx-fcgiwrap.conf", [("/usr/lib/cgi-bin/upspool;", f"{script};{extra}"),
+                                          ("unix:/run/fcgiwrap.socket", f"unix:{sock}")])
+
+
+def floor_fastcgi_site(sock, floor_dir):
+    return (f"location /upload {{ client_max_body_size 0; fastcgi_request_buffering off; include fastcgi_params;\n"
+            f"  fastcgi_param FLOOR_DIR {floor_dir}; fastcgi_pass unix:{sock}; }}\n")
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+# ---- multipart bodies ------------------------------------------------------------
+
+BOUNDARY = "----upspoolbenchQ9Zk2Lr"
+
+
+def form(fields, file_field, filename, data):
+    out = bytearray()
+    for k, v in fields:
+        out += f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+    out += (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{filename}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n").encode()
+    out += data
+    out += f"\r\n--{BOUNDARY}--\r\n".encode()
+    return bytes(out)
+
+
+FORM_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
+_counter = [0]
+
+
+def new_uuid():
+    _counter[0] += 1
+    return f"{os.getpid():08x}-{int(time.time()) & 0xffff:04x}-4000-8000-{_counter[0]:012x}"
+
+
+# ---- 1. CGI cost -------------------------------------------------------------------
+
+
+def bench_cgi(smoke):
+    reps = 40 if smoke else 400
+    lab = Lab()
+    try:
+        spool = lab.spool("spool")
+        floor_dir = lab.spool("floor")
+        payload = os.urandom(1024)
+        base = {"PATH": os.environ["PATH"], "GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "POST",
+                "SCRIPT_NAME": "/upload", "CONTENT_TYPE": FORM_TYPE, "UPSPOOL_DIR": spool,
+                "UPSPOOL_GC_PROBABILITY": "0", "FLOOR_DIR": floor_dir}
+
+        def fu():
+            return form([("qquuid", new_uuid()), ("qqfilename", "a.bin"), ("qqtotalfilesize", "1024")], "qqfile", "a.bin", payload)
+
+        def fp():
+            return form([("filepond", "{}")], "filepond", "a.bin", payload)
+
+        runs = {"upspool Fine Uploader": (BIN, fu), "upspool FilePond": (BIN, fp),
+                "CGI floor (static C)": (os.path.join(FLOORS, "cgi_floor"), fu)}
+        times = {k: [] for k in runs}
+        for _ in range(reps):
+            for name, (prog, body) in runs.items():
+                data = body()
+                env = {**base, "CONTENT_LENGTH": str(len(data))}
+                t = time.perf_counter()
+                out = subprocess.run([prog], input=data, env=env, capture_output=True)
+                times[name].append(time.perf_counter() - t)
+                assert out.stdout.startswith((b"Status: 200", b"Status: 201")), (name, out.stdout[:200], out.stderr[:300])
+        floor = statistics.median(times["CGI floor (static C)"])
+        rows = [{"program": k, "median_ms": round(statistics.median(v) * 1000, 3),
+                 "ratio_to_floor": round(statistics.median(v) / floor, 2)} for k, v in times.items()]
+        return {"reps": reps, "rows": rows, "target": "upspool <= 1.5 x the CGI floor"}
+    finally:
+        lab.close()
+
+
+# ---- 2. small uploads behind nginx ---------------------------------------------------
+
+
+def wrk(url, connections, seconds, widget):
+    threads = min(connections, 2)
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
+                          "-s", os.path.join(ROOT, "bench/small_upload.lua"), url],
+                         capture_output=True, text=True, env={**os.environ, "WIDGET": widget}).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock_err = re.search(r"Socket errors: (.*)", out)
+
+    def latency(p):
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)\b", out)
+        if not m:
+            return None
+        v, unit = float(m.group(1)), m.group(2)
+        return round(v / 1000 if unit == "us" else v * 1000 if unit == "s" else v, 3)
+
+    return {"rps": round(rps, 1), "p50_ms": latency(50), "p99_ms": latency(99),
+            "non_2xx": int(errors.group(1)) if errors else 0, "socket_errors": sock_err.group(1) if sock_err else ""}
+
+
+def small_targets(lab, workers=None):
+    """nginx in front of: upspool FastCGI, fcgiwrap→upspool CGI, upspool serve, and both floors."""
+    _, up_sock = lab.upspool_fastcgi("fcgi", workers)
+    wrap_sock = lab.fcgiwrap("fcgiwrap")
+    script = lab.cgi_script("cgi")
+    serve_port = free_port()
+    lab.start([BIN, "serve", "--listen", f"127.0.0.1:{serve_port}", "--workers", "16"],
+              {"UPSPOOL_DIR": lab.spool("spool-serve"), "UPSPOOL_GC_PROBABILITY": "0"})
+    wait_for(f"127.0.0.1:{serve_port}")
+    floor_dir = lab.spool("floor")
+    floor_sock = lab.path("floor.sock")
+    lab.start(["spawn-fcgi", "-n", "-F", str(workers or 4), "-s", floor_sock, "--",
+               "/usr/bin/env", f"FLOOR_DIR={floor_dir}", os.path.join(FLOORS, "fcgi_floor")])
+    wait_for(f"unix:{floor_sock}")
+    ports = {name: free_port() for name in ["fastcgi", "cgi", "serve", "fastcgi floor", "cgi floor"]}
+    serve_site = (f"location /upload {{ client_max_body_size 0; proxy_request_buffering off; proxy_http_version 1.1;\n"
+                  f"  proxy_pass http://127.0.0.1:{serve_port}; }}\n")
+    lab.nginx([
+        (ports["fastcgi"], fastcgi_site(up_sock)),
+        (ports["cgi"], fcgiwrap_site(wrap_sock, script)),
+        (ports["serve"], serve_site),
+        (ports["fastcgi floor"], floor_fastcgi_site(floor_sock, floor_dir)),
+        (ports["cgi floor"], fcgiwrap_site(wrap_sock, os.path.join(FLOORS, "cgi_floor"), f"\n    fastcgi_param FLOOR_DIR {floor_dir};")),
+    ])
+    return ports
+
+
+def bench_small(smoke):
+    seconds = 1 if smoke else 5
+    reps = 1 if smoke else 3
+    lab = Lab()
+    try:
+        ports = small_targets(lab)
+        rows = []
+        targets = [("nginx → upspool FastCGI", "fastcgi", ["fineuploader", "filepond"]),
+                   ("nginx → libfcgi floor", "fastcgi floor", ["fineuploader"]),
+                   ("nginx → fcgiwrap → upspool CGI", "cgi", ["fineuploader", "filepond"]),
+                   ("nginx → fcgiwrap → CGI floor", "cgi floor", ["fineuploader"]),
+                   ("nginx → upspool serve", "serve", ["fineuploader", "filepond"])]
+        for c in [1, 4, 16]:
+            for label, key, widgets in targets:
+                for widget in widgets:
+                    samples = [wrk(f"http://127.0.0.1:{ports[key]}/upload", c, seconds, widget) for _ in range(reps)]
+                    best = sorted(samples, key=lambda s: s["rps"])[len(samples) // 2]
+                    rows.append({"target": label, "widget": widget, "concurrency": c, **best})
+                    assert best["non_2xx"] == 0, (label, widget, best)
+        def rate(label, c):
+            return next(r["rps"] for r in rows if r["target"] == label and r["concurrency"] == c and r["widget"] == "fineuploader")
+        ratios = {
+            "FastCGI / FastCGI floor at c16": round(rate("nginx → upspool FastCGI", 16) / rate("nginx → libfcgi floor", 16), 2),
+            "CGI via fcgiwrap / CGI floor via fcgiwrap at c16": round(rate("nginx → fcgiwrap → upspool CGI", 16) / rate("nginx → fcgiwrap → CGI floor", 16), 2),
+        }
+        return {"seconds": seconds, "reps": reps, "rows": rows, "ratios": ratios,
+                "targets": "FastCGI >= 0.70 of its floor at c16; CGI via fcgiwrap >= 0.70 of its floor"}
+    finally:
+        lab.close()
+
+
+# ---- 3 & 4. large files and memory --------------------------------------------------
+
+
+class Client:
+    """A keep-alive HTTP client for one front."""
+
+    def __init__(self, port):
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+
+    def send(self, method, path, body=None, headers=None):
+        self.conn.request(method, path, body=body, headers=headers or {})
+        r = self.conn.getresponse()
+        data = r.read()
+        return r.status, r.getheaders(), data
+
+
+def upload_filepond(port, data_file, size, chunk=5 * MIB):
+    c = Client(port)
+    start = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="filepond"\r\n\r\n{{}}\r\n--{BOUNDARY}--\r\n'
+    st, _, body = c.send("POST", "/upload", start.encode(), {"Content-Type": FORM_TYPE, "Upload-Length": str(size)})
+    assert st == 201, (st, body)
+    tid = body.decode()
+    with open(data_file, "rb") as f:
+        off = 0
+        while off <= size:
+            piece = f.read(chunk)
+            st, _, b = c.send("PATCH", f"/upload?patch={tid}", piece, {
+                "Content-Type": "application/offset+octet-stream", "Upload-Offset": str(off),
+                "Upload-Length": str(size), "Upload-Name": "big.bin"})
+            assert st == 204, (st, b)
+            off += chunk
+    return tid
+
+
+def fu_part(c, uid, index, piece, size, part, parts):
+    body = form([("qqpartindex", index), ("qqpartbyteoffset", index * part), ("qqchunksize", len(piece)),
+                 ("qqtotalparts", parts), ("qqtotalfilesize", size), ("qquuid", uid), ("qqfilename", "big.bin")],
+                "qqfile", "blob", piece)
+    st, _, b = c.send("POST", "/upload", body, {"Content-Type": FORM_TYPE, "X-Requested-With": "XMLHttpRequest"})
+    assert st == 200 and b.startswith(b'{"name"'), (st, b)
+
+
+def fu_done(c, uid, size, parts):
+    body = f"qquuid={uid}&qqfilename=big.bin&qqtotalfilesize={size}&qqtotalparts={parts}"
+    st, _, b = c.send("POST", "/upload?done", body, {"Content-Type": "application/x-www-form-urlencoded"})
+    assert st == 200, (st, b)
+
+
+def upload_fu(port, data_file, size, part=5 * MIB, concurrent=1):
+    uid = new_uuid()
+    parts = (size + part - 1) // part
+    indices = list(range(parts))
+    lock = threading.Lock()
+
+    def worker():
+        c = Client(port)
+        with open(data_file, "rb") as f:
+            while True:
+                with lock:
+                    if not indices:
+                        return
+                    i = indices.pop(0)
+                f.seek(i * part)
+                fu_part(c, uid, i, f.read(part), size, part, parts)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrent)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    fu_done(Client(port), uid, size, parts)
+    return uid
+
+
+def sha_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(8 * MIB):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def claim(spool, uid, dest):
+    out = subprocess.run([BIN, "claim", uid, dest], env={**os.environ, "UPSPOOL_DIR": spool}, capture_output=True)
+    assert out.returncode == 0, out.stderr
+
+
+def completion_ms(log, uid):
+    for line in open(log, errors="replace"):
+        if uid in line and "completed in" in line:
+            return float(re.search(r"completed in ([\d.]+) ms", line).group(1))
+    return None
+
+
+def disk_floor(directory, size):
+    target = os.path.join(directory, "dd-floor")
+    t = time.perf_counter()
+    subprocess.run(["dd", "if=/dev/zero", f"of={target}", f"bs={MIB}", f"count={size // MIB}", "conv=fdatasync"],
+                   capture_output=True, check=True)
+    elapsed = time.perf_counter() - t
+    os.remove(target)
+    return size / elapsed / 1e6
+
+
+def bench_large(smoke):
+    sizes = [8 * MIB] if smoke else [256 * MIB, 1024 * MIB]
+    reps = 1 if smoke else 3
+    lab = Lab()
+    rows, memory, restore = [], [], []
+    try:
+        for size in sizes:
+            data_file = lab.path(f"data-{size}")
+            with open(data_file, "wb") as f:
+                for _ in range(size // MIB):
+                    f.write(os.urandom(MIB))
+            want = sha_file(data_file)
+            proc, sock = lab.upspool_fastcgi(f"large-{size}")
+            spool = lab.path(f"spool-large-{size}")
+            log = lab.path(f"large-{size}.log")
+            wrap_sock = lab.fcgiwrap(f"wrap-{size}")
+            script = lab.cgi_script(f"cgi-{size}", wrap_time=True)
+            cgi_spool = lab.path(f"spool-cgi-{size}")
+            port, cgi_port = free_port(), free_port()
+            nginx = lab.nginx([(port, fastcgi_site(sock)), (cgi_port, fcgiwrap_site(wrap_sock, script))])
+            flows = [("FilePond PATCH", lambda: upload_filepond(port, data_file, size)),
+                     ("Fine Uploader sequential", lambda: upload_fu(port, data_file, size)),
+                     ("Fine Uploader 3 concurrent + done", lambda: upload_fu(port, data_file, size, concurrent=3))]
+            for name, flow in flows:
+                speeds, completions = [], []
+                for _ in range(reps):
+                    floor = disk_floor(spool, size)
+                    t = time.perf_counter()
+                    uid = flow()
+                    elapsed = time.perf_counter() - t
+                    speeds.append((size / elapsed / 1e6, floor))
+                    completions.append(completion_ms(log, uid))
+                    dest = lab.path("claimed")
+                    claim(spool, uid, dest)
+                    assert sha_file(dest) == want, f"{name}: SHA-256 differs"
+                    os.remove(dest)
+                mbps = statistics.median(s for s, _ in speeds)
+                floor = statistics.median(f for _, f in speeds)
+                rows.append({"flow": name, "size_mib": size // MIB, "mb_per_s": round(mbps, 1),
+                             "disk_floor_mb_per_s": round(floor, 1), "ratio_to_floor": round(mbps / floor, 2),
+                             "completion_ms": statistics.median(c for c in completions if c is not None),
+                             "sha256_equal": True})
+            memory.append({"mode": "FastCGI process (all workers)", "size_mib": size // MIB, "peak_rss_kib": rss_kib(proc.pid)})
+            # The same upload as CGI through fcgiwrap, every process's peak RSS logged by /usr/bin/time.
+            uid = upload_fu(cgi_port, data_file, size)
+            dest = lab.path("claimed")
+            claim(cgi_spool, uid, dest)
+            assert sha_file(dest) == want
+            os.remove(dest)
+            peaks = [int(x) for x in open(lab.path(f"cgi-{size}-rss.txt")).read().split() if x.isdigit()]
+            memory.append({"mode": "CGI process (largest of all requests)", "size_mib": size // MIB, "peak_rss_kib": max(peaks)})
+            # Restore of the file against a plain cat of it (both from the page cache).
+            uid = upload_filepond(port, data_file, size)
+            stored = os.path.join(spool, "complete", uid, "data")
+            cats, gets = [], []
+            for _ in range(reps):
+                t = time.perf_counter()
+                subprocess.run(f"cat {stored} > /dev/null", shell=True, check=True)
+                cats.append(size / (time.perf_counter() - t) / 1e6)
+                t = time.perf_counter()
+                out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                                      f"http://127.0.0.1:{port}/upload?restore={uid}"], capture_output=True, text=True).stdout
+                gets.append(size / (time.perf_counter() - t) / 1e6)
+                assert out == f"200 {size}", out
+            restore.append({"size_mib": size // MIB, "restore_mb_per_s": round(statistics.median(gets), 1),
+                            "cat_mb_per_s": round(statistics.median(cats), 1),
+                            "ratio_to_cat": round(statistics.median(gets) / statistics.median(cats), 2)})
+            for p in [nginx, proc]:
+                lab.stop(p)
+            os.remove(data_file)
+        return {"reps": reps, "rows": rows, "memory": memory, "restore": restore,
+                "targets": ">= 0.80 of the disk floor; completion of 1 GiB < 50 ms; restore >= 0.80 of cat; RSS <= 16 MiB, flat"}
+    finally:
+        lab.close()
+
+
+# ---- 5. how cost grows ---------------------------------------------------------------
+
+
+def populate(spool, count):
+    """`count` complete entries written straight into the spool layout."""
+    meta = '{"id":"%s","protocol":"fine-uploader","name":"x.bin","size":1,"received":1,"complete":true,"created":0,"updated":0,"metadata":{},"variants":[]}'
+    for sub in ["complete", "incoming", "locks", "tmp"]:
+        os.makedirs(os.path.join(spool, sub), exist_ok=True)
+    for i in range(count):
+        uid = f"filler-{i:08d}"
+        d = os.path.join(spool, "complete", uid)
+        os.mkdir(d)
+        with open(os.path.join(d, "data"), "wb") as f:
+            f.write(b"x")
+        with open(os.path.join(d, "meta.json"), "w") as f:
+            f.write(meta % uid)
+
+
+def bench_scale(smoke):
+    seconds = 1 if smoke else 5
+    rows_workers, rows_parallel, rows_spool = [], [], []
+    for workers in [1, 2, 4]:
+        lab = Lab()
+        try:
+            _, sock = lab.upspool_fastcgi("w", workers)
+            port = free_port()
+            lab.nginx([(port, fastcgi_site(sock))])
+            r = wrk(f"http://127.0.0.1:{port}/upload", 16, seconds, "fineuploader")
+            rows_workers.append({"workers": workers, **r})
+        finally:
+            lab.close()
+    each = 2 * MIB if smoke else 64 * MIB
+    for n in [1, 4, 16]:
+        lab = Lab()
+        try:
+            _, sock = lab.upspool_fastcgi("p")
+            port = free_port()
+            lab.nginx([(port, fastcgi_site(sock))])
+            data_file = lab.path("data")
+            with open(data_file, "wb") as f:
+                f.write(os.urandom(each))
+            t = time.perf_counter()
+            threads = [threading.Thread(target=upload_filepond, args=(port, data_file, each)) for _ in range(n)]
+            [x.start() for x in threads]
+            [x.join() for x in threads]
+            elapsed = time.perf_counter() - t
+            rows_parallel.append({"simultaneous": n, "each_mib": each // MIB, "aggregate_mb_per_s": round(n * each / elapsed / 1e6, 1)})
+        finally:
+            lab.close()
+    for entries in [0, 2000 if smoke else 100_000]:
+        lab = Lab()
+        try:
+            populate(lab.spool("spool-s"), entries)
+            _, sock = lab.upspool_fastcgi("s")
+            port = free_port()
+            lab.nginx([(port, fastcgi_site(sock))])
+            r = wrk(f"http://127.0.0.1:{port}/upload", 16, seconds, "fineuploader")
+            rows_spool.append({"entries": entries, **r})
+        finally:
+            lab.close()
+    return {"workers": rows_workers, "parallel_large": rows_parallel, "spool_size": rows_spool,
+            "ratio_full_to_empty_spool": round(rows_spool[1]["rps"] / rows_spool[0]["rps"], 2)}
+
+
+# ---- main ---------------------------------------------------------------------------
+
+
+def table(rows, keys):
+    widths = [max(len(str(k)), *(len(str(r.get(k, ""))) for r in rows)) for k in keys]
+    print("  ".join(str(k).ljust(w) for k, w in zip(keys, widths)))
+    for r in rows:
+        print("  ".join(str(r.get(k, "")).ljust(w) for k, w in zip(keys, widths)))
+    print()
+
+
+def report(name, result):
+    print(f"== {name}")
+    if name == "cgi":
+        table(result["rows"], ["program", "median_ms", "ratio_to_floor"])
+    elif name == "small":
+        table(result["rows"], ["target", "widget", "concurrency", "rps", "p50_ms", "p99_ms", "non_2xx"])
+        print(result["ratios"], "\n")
+    elif name == "large":
+        table(result["rows"], ["flow", "size_mib", "mb_per_s", "disk_floor_mb_per_s", "ratio_to_floor", "completion_ms"])
+        table(result["memory"], ["mode", "size_mib", "peak_rss_kib"])
+        table(result["restore"], ["size_mib", "restore_mb_per_s", "cat_mb_per_s", "ratio_to_cat"])
+    elif name == "scale":
+        table(result["workers"], ["workers", "rps", "p50_ms", "p99_ms"])
+        table(result["parallel_large"], ["simultaneous", "each_mib", "aggregate_mb_per_s"])
+        table(result["spool_size"], ["entries", "rps", "p50_ms", "p99_ms"])
+        print("full/empty spool rate:", result["ratio_full_to_empty_spool"], "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="seconds-long runs that only prove the benchmarks work")
+    ap.add_argument("names", nargs="*", default=["cgi", "small", "large", "scale"])
+    args = ap.parse_args()
+    os.makedirs(RESULTS, exist_ok=True)
+    benches = {"cgi": bench_cgi, "small": bench_small, "large": bench_large, "scale": bench_scale}
+    for name in args.names:
+        started = time.time()
+        result = benches[name](args.smoke)
+        result.update({"benchmark": name, "smoke": args.smoke, "machine": machine(),
+                       "seconds": round(time.time() - started, 1), "durability": "fsync per part and at completion (default)"})
+        suffix = "-smoke" if args.smoke else ""
+        with open(os.path.join(RESULTS, f"{name}{suffix}.json"), "w") as f:
+            json.dump(result, f, indent=1, ensure_ascii=False)
+        report(name, result)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
