@@ -192,6 +192,9 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Result<Head
         };
         reader.consume(used);
         if let Some(e) = end {
+            if e > MAX_HEAD {
+                return Ok(Some(Err(431)));
+            }
             buf.truncate(e);
             return Ok(Some(parse_head(&buf)));
         }

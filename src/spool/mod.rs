@@ -200,6 +200,20 @@ impl Spool {
         self.root.join(state).join(id.as_str())
     }
 
+    /// A file inside an entry, if the entry is a real directory: a symlink
+    /// planted in the spool in place of an entry is never followed.
+    fn entry_file(&self, state: &str, id: &Id, name: &str) -> io::Result<PathBuf> {
+        let dir = self.entry_dir(state, id);
+        let meta = fs::symlink_metadata(&dir)?;
+        if !meta.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "an entry that is not a directory is ignored",
+            ));
+        }
+        Ok(dir.join(name))
+    }
+
     /// Takes the id's lock, waiting at most the lock timeout.
     pub fn lock(&self, id: &Id) -> Result<Locked<'_>, SpoolError> {
         self.acquire(id, Some(Instant::now() + self.lock_timeout))?
@@ -279,8 +293,10 @@ impl Spool {
     }
 
     fn read_record(&self, state: &str, id: &Id) -> Result<Option<Record>, SpoolError> {
-        let path = self.entry_dir(state, id).join(META);
-        let text = match read_nofollow(&path) {
+        let text = match self
+            .entry_file(state, id, META)
+            .and_then(|p| read_nofollow(&p))
+        {
             Ok(t) => t,
             Err(e) if missing(&e) => return Ok(None),
             Err(e) => return Err(SpoolError::io("read an upload record")(e)),
@@ -299,9 +315,12 @@ impl Spool {
         let Some(record) = self.read_record(COMPLETE, id)? else {
             return Ok(None);
         };
-        match open_nofollow(&self.entry_dir(COMPLETE, id).join(DATA)) {
+        match self
+            .entry_file(COMPLETE, id, DATA)
+            .and_then(|p| open_nofollow(&p))
+        {
             Ok(file) => Ok(Some((record, file))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) if missing(&e) => Ok(None),
             Err(e) => Err(SpoolError::io("open an upload")(e)),
         }
     }
@@ -317,12 +336,13 @@ impl Spool {
         max: u64,
         src: &mut dyn Read,
     ) -> Result<Option<Written>, WriteError> {
-        let path = self.entry_dir(INCOMING, id).join(DATA);
-        let file = match OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-        {
+        let opened = self.entry_file(INCOMING, id, DATA).and_then(|path| {
+            OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(path)
+        });
+        let file = match opened {
             Ok(f) => f,
             Err(e) if missing(&e) => return Ok(None),
             Err(e) => return Err(SpoolError::io("open upload data")(e).into()),
