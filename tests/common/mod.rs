@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod fcgi;
+
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -240,6 +242,8 @@ pub struct Server {
     pub child: Child,
     /// The address it printed, `host:port` (or `unix:/path`).
     pub addr: String,
+    /// What it has logged so far.
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Drop for Server {
@@ -315,6 +319,8 @@ impl Sandbox {
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_owned();
         // Keep draining the server's log so it never blocks on a full pipe.
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let keep = log.clone();
         std::thread::spawn(move || {
             // Shown with --nocapture when UPSPOOL_TEST_SERVER_LOG is set.
             let show = std::env::var_os("UPSPOOL_TEST_SERVER_LOG").is_some();
@@ -323,10 +329,13 @@ impl Sandbox {
                 if show {
                     eprint!("server: {line}");
                 }
+                if let Ok(mut all) = keep.lock() {
+                    all.push_str(&line);
+                }
                 line.clear();
             }
         });
-        Server { child, addr }
+        Server { child, addr, log }
     }
 
     /// The environment variables given to the binary.
