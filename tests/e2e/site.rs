@@ -157,6 +157,11 @@ impl Site {
         self.wait_for(listen);
     }
 
+    /// The pid of the n-th process this site started.
+    pub fn pid(&self, n: usize) -> u32 {
+        self.children[n].id()
+    }
+
     /// `upspool serve` on a free loopback port, as the front.
     pub fn serve(&mut self) {
         let port = free_port();
