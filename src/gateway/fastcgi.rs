@@ -367,11 +367,11 @@ fn worker(
 
 /// One record header.
 #[derive(Debug, Clone, Copy)]
-struct Header {
-    kind: u8,
-    id: u16,
-    length: u16,
-    padding: u8,
+pub struct Header {
+    pub kind: u8,
+    pub id: u16,
+    pub length: u16,
+    pub padding: u8,
 }
 
 /// A connection error: the message goes to the log.
@@ -396,7 +396,7 @@ impl From<io::Error> for ConnError {
 }
 
 /// Reads one record header; `None` on a clean end of the connection.
-fn read_header(r: &mut impl Read) -> Result<Option<Header>, ConnError> {
+pub fn read_header(r: &mut impl Read) -> Result<Option<Header>, ConnError> {
     let mut h = [0u8; 8];
     let mut got = 0;
     while got < 8 {
@@ -435,7 +435,8 @@ fn read_header(r: &mut impl Read) -> Result<Option<Header>, ConnError> {
     }))
 }
 
-fn read_content(r: &mut impl Read, h: &Header) -> Result<Vec<u8>, ConnError> {
+/// Reads a record's content and skips its padding.
+pub fn read_content(r: &mut impl Read, h: &Header) -> Result<Vec<u8>, ConnError> {
     let mut content = vec![0u8; h.length as usize + h.padding as usize];
     r.read_exact(&mut content)?;
     content.truncate(h.length as usize);

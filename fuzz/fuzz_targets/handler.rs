@@ -1,0 +1,71 @@
+//! The whole handler on a scratch spool: a request whose method, query,
+//! headers (Content-Type, Upload-Offset, Upload-Length, Upload-Name, Origin…)
+//! and body come from the input. Nothing may panic, and nothing may appear
+//! outside the spool.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use upspool::config::Config;
+use upspool::gateway::{Headers, Request};
+use upspool::protocol::Handler;
+
+struct Lab {
+    _dir: tempfile::TempDir,
+    outside: std::path::PathBuf,
+    handler: Handler,
+}
+
+fn lab() -> &'static Lab {
+    static LAB: OnceLock<Lab> = OnceLock::new();
+    LAB.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        let env = [
+            ("UPSPOOL_DIR".to_string(), spool.display().to_string()),
+            ("UPSPOOL_MAX_SIZE".to_string(), "100000".to_string()),
+            ("UPSPOOL_CORS_ORIGINS".to_string(), "https://app.example".to_string()),
+            ("UPSPOOL_GC_PROBABILITY".to_string(), "0".to_string()),
+        ]
+        .into_iter()
+        .collect();
+        let config = Config::from_sources(None, None, &env, spool.clone()).unwrap();
+        let outside = dir.path().to_owned();
+        Lab { handler: Handler::new(config).unwrap(), outside, _dir: dir }
+    })
+}
+
+const METHODS: [&str; 8] = ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "PUT", "BREW"];
+const HEADERS: [&str; 8] = ["content-type", "upload-offset", "upload-length", "upload-name", "origin", "x-requested-with", "access-control-request-method", "x-mime-type"];
+
+fuzz_target!(|data: &[u8]| {
+    // Layout: method byte, then lines separated by '\n': path_info, query, up to
+    // eight header values; the rest is the body.
+    let Some((&m, rest)) = data.split_first() else { return };
+    let mut fields = rest.splitn(11, |&b| b == b'\n');
+    let path_info = String::from_utf8_lossy(fields.next().unwrap_or_default()).into_owned();
+    let query = String::from_utf8_lossy(fields.next().unwrap_or_default()).into_owned();
+    let mut headers = Headers::new();
+    for name in HEADERS {
+        if let Some(value) = fields.next()
+            && !value.is_empty()
+        {
+            headers.push(name, value.to_vec());
+        }
+    }
+    let body = fields.next().unwrap_or_default().to_vec();
+    let request = Request {
+        method: METHODS[m as usize % METHODS.len()].to_owned(),
+        path_info,
+        query,
+        headers,
+        content_length: Some(body.len() as u64),
+        body: Box::new(std::io::Cursor::new(body)),
+    };
+    let lab = lab();
+    let response = lab.handler.handle(request);
+    assert!((200..600).contains(&response.status));
+    let names: Vec<_> = std::fs::read_dir(&lab.outside).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("spool")], "something escaped the spool");
+});

@@ -1,0 +1,22 @@
+//! Id and file-name validation, and the media types derived from names.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use upspool::protocol::names::{clean_name, extension_allowed, normalize_type, stored_type};
+use upspool::spool::Id;
+
+fuzz_target!(|data: &[u8]| {
+    let name = clean_name(data);
+    assert!(!name.is_empty() && name.len() <= 255, "{name:?}");
+    assert!(!name.contains(['/', '\\']) && !name.chars().any(|c| c.is_control()), "{name:?}");
+    assert!(name != "." && name != "..");
+    let _ = extension_allowed(&["txt".to_owned()], &name);
+    let text = String::from_utf8_lossy(data);
+    if let Ok(id) = Id::parse(&text) {
+        assert!(id.as_str().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(!id.lock_name().is_empty());
+    }
+    let _ = normalize_type(&text);
+    let _ = stored_type(Some(&text), &name);
+    let _ = upspool::protocol::multipart::boundary(&text);
+});
