@@ -4,7 +4,13 @@
 
 use std::process::Command;
 
-const TARGETS: &[&str] = &["multipart", "fastcgi_records", "cgi_request", "handler", "names"];
+const TARGETS: &[&str] = &[
+    "multipart",
+    "fastcgi_records",
+    "cgi_request",
+    "handler",
+    "names",
+];
 
 #[test]
 fn every_fuzz_target_runs() {
@@ -25,8 +31,17 @@ fn every_fuzz_target_runs() {
             .output()
             .expect("run cargo fuzz (install it with `cargo install cargo-fuzz`)");
         let log = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "fuzz target {target} failed:\n{}", &log[log.len().saturating_sub(4000)..]);
-        let runs = log.lines().rev().find(|l| l.contains("Done ") && l.contains("runs")).unwrap_or("").to_owned();
+        assert!(
+            out.status.success(),
+            "fuzz target {target} failed:\n{}",
+            &log[log.len().saturating_sub(4000)..]
+        );
+        let runs = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("Done ") && l.contains("runs"))
+            .unwrap_or("")
+            .to_owned();
         eprintln!("fuzz {target}: {runs}");
     }
 }

@@ -10,18 +10,7 @@ use std::sync::Arc;
 use common::*;
 
 fn chunk_req(id: &str, data: &[u8], part: usize, index: usize) -> Req {
-    let offset = index * part;
-    let bytes = &data[offset..(offset + part).min(data.len())];
-    let form = Form::new()
-        .field("qqpartindex", index.to_string())
-        .field("qqpartbyteoffset", offset.to_string())
-        .field("qqchunksize", bytes.len().to_string())
-        .field("qqtotalparts", data.len().div_ceil(part).to_string())
-        .field("qqtotalfilesize", data.len().to_string())
-        .field("qquuid", id)
-        .field("qqfilename", "shared.bin")
-        .file("qqfile", "blob", "application/octet-stream", bytes);
-    Req::new("POST").xhr().form(form)
+    fu_chunk(id, "shared.bin", data, part, index)
 }
 
 /// Eight CGI processes at once, each sending every part in its own order,

@@ -183,6 +183,24 @@ impl Form {
     }
 }
 
+/// Part `index` of `data` cut in parts of `part` bytes, as a Fine Uploader
+/// multipart chunk request (parameters in the client's order).
+pub fn fu_chunk(id: &str, name: &str, data: &[u8], part: usize, index: usize) -> Req {
+    let offset = index * part;
+    let bytes = &data[offset..(offset + part).min(data.len())];
+    Req::new("POST").xhr().form(
+        Form::new()
+            .field("qqpartindex", index.to_string())
+            .field("qqpartbyteoffset", offset.to_string())
+            .field("qqchunksize", bytes.len().to_string())
+            .field("qqtotalparts", data.len().div_ceil(part).to_string())
+            .field("qqtotalfilesize", data.len().to_string())
+            .field("qquuid", id)
+            .field("qqfilename", name)
+            .file("qqfile", "blob", "application/octet-stream", bytes),
+    )
+}
+
 /// JavaScript's encodeURIComponent, then `%20` → `+` (fine-uploader.md A.2).
 pub fn enc(s: &str) -> String {
     let mut out = String::new();

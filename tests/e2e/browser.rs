@@ -93,15 +93,7 @@ fn widgets_through_nginx_fastcgi() {
     }
     let page_port = free_port();
     let mut site = new_site(page_port);
-    let backend = format!("127.0.0.1:{}", free_port());
-    site.fastcgi_backend(&backend);
-    site.nginx(&deploy(
-        "nginx-fastcgi-tcp.conf",
-        &[(
-            "fastcgi_pass 127.0.0.1:9000",
-            &format!("fastcgi_pass {backend}"),
-        )],
-    ));
+    site.nginx_fastcgi();
     run_scenarios(&site, "nginx-fastcgi", page_port);
 }
 
@@ -112,28 +104,6 @@ fn widgets_through_nginx_fcgiwrap_cgi() {
     }
     let page_port = free_port();
     let mut site = new_site(page_port);
-    let bin = site.cgi_bin();
-    let socket = site.path("fcgiwrap.sock");
-    site.spawn(
-        Command::new("fcgiwrap")
-            .arg("-c")
-            .arg("4")
-            .arg("-s")
-            .arg(format!("unix:{}", socket.display())),
-    );
-    site.wait_for(&format!("unix:{}", socket.display()));
-    site.nginx(&deploy(
-        "nginx-fcgiwrap.conf",
-        &[
-            (
-                "/usr/lib/cgi-bin/upspool;",
-                &format!("{}/upspool;", bin.display()),
-            ),
-            (
-                "unix:/run/fcgiwrap.socket",
-                &format!("unix:{}", socket.display()),
-            ),
-        ],
-    ));
+    site.nginx_fcgiwrap();
     run_scenarios(&site, "nginx-fcgiwrap-cgi", page_port);
 }

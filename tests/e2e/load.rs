@@ -116,15 +116,7 @@ fn ten_thousand_mixed_uploads_at_concurrency_64() {
         return;
     }
     let mut site = Site::new();
-    let backend = format!("127.0.0.1:{}", free_port());
-    site.fastcgi_backend(&backend);
-    site.nginx(&deploy(
-        "nginx-fastcgi-tcp.conf",
-        &[(
-            "fastcgi_pass 127.0.0.1:9000",
-            &format!("fastcgi_pass {backend}"),
-        )],
-    ));
+    site.nginx_fastcgi();
     site.endpoint = "/upload".into();
     let site = Arc::new(site);
     let upspool_pid = site.pid(0);

@@ -23,15 +23,7 @@ fn nginx_fastcgi_tcp() {
         return;
     }
     let mut site = Site::new();
-    let backend = format!("127.0.0.1:{}", free_port());
-    site.fastcgi_backend(&backend);
-    site.nginx(&deploy(
-        "nginx-fastcgi-tcp.conf",
-        &[(
-            "fastcgi_pass 127.0.0.1:9000",
-            &format!("fastcgi_pass {backend}"),
-        )],
-    ));
+    site.nginx_fastcgi();
     site.upload_both_widgets("/upload");
 }
 
@@ -56,30 +48,7 @@ fn nginx_fcgiwrap_cgi() {
         return;
     }
     let mut site = Site::new();
-    let bin = site.cgi_bin();
-    let socket = site.path("fcgiwrap.sock");
-    site.spawn(
-        Command::new("fcgiwrap")
-            .arg("-c")
-            .arg("4")
-            .arg("-s")
-            .arg(format!("unix:{}", socket.display())),
-    );
-    site.wait_for(&format!("unix:{}", socket.display()));
-    let conf = deploy(
-        "nginx-fcgiwrap.conf",
-        &[
-            (
-                "/usr/lib/cgi-bin/upspool;",
-                &format!("{}/upspool;", bin.display()),
-            ),
-            (
-                "unix:/run/fcgiwrap.socket",
-                &format!("unix:{}", socket.display()),
-            ),
-        ],
-    );
-    site.nginx(&conf);
+    site.nginx_fcgiwrap();
     site.upload_both_widgets("/upload");
 }
 

@@ -157,6 +157,46 @@ impl Site {
         self.wait_for(listen);
     }
 
+    /// nginx (`deploy/nginx-fastcgi-tcp.conf`) in front of `upspool fastcgi`.
+    pub fn nginx_fastcgi(&mut self) {
+        let backend = format!("127.0.0.1:{}", free_port());
+        self.fastcgi_backend(&backend);
+        self.nginx(&deploy(
+            "nginx-fastcgi-tcp.conf",
+            &[(
+                "fastcgi_pass 127.0.0.1:9000",
+                &format!("fastcgi_pass {backend}"),
+            )],
+        ));
+    }
+
+    /// nginx (`deploy/nginx-fcgiwrap.conf`) → fcgiwrap → upspool as CGI.
+    pub fn nginx_fcgiwrap(&mut self) {
+        let bin = self.cgi_bin();
+        let socket = self.path("fcgiwrap.sock");
+        self.spawn(
+            Command::new("fcgiwrap")
+                .arg("-c")
+                .arg("4")
+                .arg("-s")
+                .arg(format!("unix:{}", socket.display())),
+        );
+        self.wait_for(&format!("unix:{}", socket.display()));
+        self.nginx(&deploy(
+            "nginx-fcgiwrap.conf",
+            &[
+                (
+                    "/usr/lib/cgi-bin/upspool;",
+                    &format!("{}/upspool;", bin.display()),
+                ),
+                (
+                    "unix:/run/fcgiwrap.socket",
+                    &format!("unix:{}", socket.display()),
+                ),
+            ],
+        ));
+    }
+
     /// The pid of the n-th process this site started.
     pub fn pid(&self, n: usize) -> u32 {
         self.children[n].id()

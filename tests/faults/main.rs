@@ -30,19 +30,7 @@ impl Lcg {
 }
 
 fn chunk_req(id: &str, data: &[u8], part: usize, index: usize) -> Req {
-    let offset = index * part;
-    let bytes = &data[offset..(offset + part).min(data.len())];
-    Req::new("POST").xhr().form(
-        Form::new()
-            .field("qqpartindex", index.to_string())
-            .field("qqpartbyteoffset", offset.to_string())
-            .field("qqchunksize", bytes.len().to_string())
-            .field("qqtotalparts", data.len().div_ceil(part).to_string())
-            .field("qqtotalfilesize", data.len().to_string())
-            .field("qquuid", id)
-            .field("qqfilename", "fault.bin")
-            .file("qqfile", "blob", "application/octet-stream", bytes),
-    )
+    fu_chunk(id, "fault.bin", data, part, index)
 }
 
 /// kill -9 of the CGI process at a random point of a chunk, 100 times over
@@ -195,9 +183,7 @@ fn fastcgi_killed_100_times_mid_chunk() {
     let chunk = 50_000;
     let data = bytes(12 * chunk + 77, 2);
     let size = data.len().to_string();
-    let form = format!(
-        "--B\r\nContent-Disposition: form-data; name=\"filepond\"\r\n\r\n{{}}\r\n--B--\r\n"
-    );
+    let form = "--B\r\nContent-Disposition: form-data; name=\"filepond\"\r\n\r\n{}\r\n--B--\r\n";
     let len = form.len().to_string();
     let answer = r.send(
         &[
