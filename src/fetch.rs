@@ -450,6 +450,37 @@ mod tests {
         }
     }
 
+    /// The addresses the connection uses are the ones checked: the resolver
+    /// returns only allowed addresses, so an answer that changes between a
+    /// check and the connect (DNS rebinding) has no window to slip through.
+    #[test]
+    fn the_resolver_returns_only_checked_addresses() {
+        let config = ureq::Agent::config_builder().build();
+        let resolve = |entries: &[&str], url: &str| {
+            let refused = Arc::new(Mutex::new(None));
+            let resolver = CheckedResolver {
+                allow: allow(entries),
+                refused: refused.clone(),
+            };
+            let uri: ureq::http::Uri = url.parse().unwrap();
+            let got = resolver
+                .resolve(&uri, &config, NextTimeout::default())
+                .map(|a| a.iter().copied().collect::<Vec<_>>());
+            (got, refused.lock().unwrap().clone())
+        };
+        let (got, refused) = resolve(&["public"], "http://localhost:8080/x");
+        assert!(
+            got.is_err() && refused.is_some(),
+            "localhost passed the `public` rule: {got:?}"
+        );
+        let (got, _) = resolve(&["127.0.0.1"], "http://localhost:8080/x");
+        assert_eq!(
+            got.unwrap(),
+            vec![sa("127.0.0.1:8080")],
+            "only the allowed address of localhost is kept"
+        );
+    }
+
     #[test]
     fn bad_entries_and_urls() {
         assert!(AllowList::parse(&["".into()]).is_err());
