@@ -359,7 +359,7 @@ impl Spool {
         Ok(Scratch {
             _spool: std::marker::PhantomData,
             dir,
-            files: 0,
+            files: Vec::new(),
             kept: false,
         })
     }
@@ -552,7 +552,8 @@ impl Locked<'_> {
 pub struct Scratch<'s> {
     _spool: std::marker::PhantomData<&'s Spool>,
     dir: PathBuf,
-    files: usize,
+    /// The files written so far, kept open to be fsynced at install.
+    files: Vec<File>,
     kept: bool,
 }
 
@@ -560,14 +561,15 @@ impl Scratch<'_> {
     /// Writes the next file (the upload itself first, then variants) from
     /// `src`, at most `max` bytes.
     pub fn write_file(&mut self, src: &mut dyn Read, max: u64) -> Result<Written, WriteError> {
-        let name = match self.files {
+        let name = match self.files.len() {
             0 => DATA.to_owned(),
             n => format!("variant-{n}"),
         };
         let file =
             create_new(&self.dir.join(name)).map_err(SpoolError::io("create upload data"))?;
-        self.files += 1;
-        copy_bounded(src, &file, 0, max)
+        let written = copy_bounded(src, &file, 0, max);
+        self.files.push(file);
+        written
     }
 
     /// Reopens the main file for reading.
@@ -576,10 +578,8 @@ impl Scratch<'_> {
     }
 
     fn sync(&self) -> Result<(), SpoolError> {
-        for entry in fs::read_dir(&self.dir).map_err(SpoolError::io("read a scratch directory"))? {
-            let entry = entry.map_err(SpoolError::io("read a scratch directory"))?;
-            open_nofollow(&entry.path())
-                .and_then(|f| f.sync_all())
+        for file in &self.files {
+            file.sync_all()
                 .map_err(SpoolError::io("store upload data"))?;
         }
         Ok(())
