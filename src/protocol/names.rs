@@ -138,6 +138,17 @@ mod tests {
         }
     }
 
+    /// Regression from fuzzing (fuzz/artifacts/names/crash-6d0e9373…): C1
+    /// controls (U+0080–U+009F) are not in the rule's set (C0 and DEL only),
+    /// so they stay; invalid UTF-8 becomes U+FFFD and stays too.
+    #[test]
+    fn c1_controls_and_invalid_utf8_are_kept_as_characters() {
+        let raw = b"Gr\xc3\xff\xffx\xc2\x9fe \xe6\x97x.txt";
+        let name = clean_name(raw);
+        assert_eq!(name, "Gr\u{fffd}\u{fffd}\u{fffd}x\u{9f}e \u{fffd}x.txt");
+        assert!(!name.chars().any(|c| c <= '\u{1f}' || c == '\u{7f}'));
+    }
+
     #[test]
     fn long_names_keep_their_extension_on_a_character_boundary() {
         let raw = format!("{}.txt", "é".repeat(200));
