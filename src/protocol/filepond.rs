@@ -153,11 +153,9 @@ pub(super) fn process<'r>(
                         format!("Files like {name:?} are not allowed here."),
                     ));
                 }
-                if scratch.is_none() {
-                    scratch = Some(h.spool.scratch().map_err(Failure::spool)?);
-                }
-                let Some(area) = scratch.as_mut() else {
-                    unreachable!("created above")
+                let area = match &mut scratch {
+                    Some(area) => area,
+                    None => scratch.insert(h.spool.scratch().map_err(Failure::spool)?),
                 };
                 let written = area
                     .write_file(&mut part, h.config.max_size)
@@ -288,10 +286,10 @@ pub(super) fn patch(h: &Handler, query: &Params, request: Request<'_>) -> Respon
         };
         let id = parse_id(id_text)?;
         let headers = &request.headers;
-        let entry = h.spool.lookup(&id).map_err(Failure::spool)?;
-        if entry == Entry::Absent {
-            return Err(Failure::new(404, "There is no transfer with this id."));
-        }
+        let (length, complete) = match h.spool.lookup(&id).map_err(Failure::spool)? {
+            Entry::Absent => return Err(Failure::new(404, "There is no transfer with this id.")),
+            Entry::Incoming(r) | Entry::Complete(r) => (r.size.unwrap_or(r.received), r.complete),
+        };
         let ct = headers.get("content-type").unwrap_or_default();
         if !ct
             .split(';')
@@ -307,10 +305,6 @@ pub(super) fn patch(h: &Handler, query: &Params, request: Request<'_>) -> Respon
         }
         let Some(offset) = header_number(headers, "upload-offset")? else {
             return Err(Failure::new(400, "Missing Upload-Offset."));
-        };
-        let (length, complete) = match &entry {
-            Entry::Incoming(r) | Entry::Complete(r) => (r.size.unwrap_or(r.received), r.complete),
-            Entry::Absent => unreachable!("checked above"),
         };
         if let Some(declared) = header_number(headers, "upload-length")?
             && declared != length
