@@ -96,6 +96,17 @@ function get(url) {
   });
 }
 
+/** Polls `probe` until it returns `want` (or 10 s pass); returns the last value. */
+async function eventually(probe, want) {
+  let last;
+  for (let i = 0; i < 100; i++) {
+    last = await probe();
+    if (last === want) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return last;
+}
+
 const sha = (buf) => crypto.createHash('sha256').update(buf).digest('hex');
 
 /** SHA-256 of `?restore=<id>`, or the status when it fails. */
@@ -163,7 +174,10 @@ scenario('FilePond: revert, after which restore fails', async () => {
   assert.equal(await restored(e.id), f.sha);
   await page.click('.filepond--action-revert-item-processing');
   await event(page, 'filepond', 'reverted');
-  assert.equal(await restored(e.id), 'status 404');
+  // FilePond reports the revert as soon as it sends it: wait for the DELETE
+  // to have been answered, then restore must fail.
+  assert.equal(await eventually(() => restored(e.id), 'status 404'), 'status 404');
+  assert.ok(front.seen.some((r) => r.method === 'DELETE' && r.body.toString().trim() === e.id), 'the widget sent DELETE with the id');
   await context.close();
 });
 
