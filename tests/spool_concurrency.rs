@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::Stdio;
 use std::sync::Arc;
 
 use common::*;
@@ -44,26 +42,6 @@ fn eight_processes_one_upload_out_of_order_with_repeats() {
     sb.assert_nothing_escapes();
 }
 
-/// Starts the CGI process for `req`, writes the first 1/`fraction` of the
-/// body, and kills it with SIGKILL.
-fn kill_mid_body(sb: &Sandbox, req: &Req, fraction: usize) {
-    let mut child = sb
-        .cgi_command(req)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(&req.body[..req.body.len() / fraction])
-        .unwrap();
-    stdin.flush().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
-
 /// A process killed in the middle of a part's body leaves the part
 /// unrecorded and the upload resumable; resending ends byte-identical.
 #[test]
@@ -74,7 +52,12 @@ fn a_process_killed_mid_part_leaves_the_upload_resumable() {
     let data = bytes(3 * part, 9);
     assert_eq!(sb.send(&chunk_req(id, &data, part, 0)).status, 200);
 
-    kill_mid_body(&sb, &chunk_req(id, &data, part, 1), 2);
+    let req = chunk_req(id, &data, part, 1);
+    sb.kill_cgi_mid_body(
+        &req,
+        req.body.len() / 2,
+        std::time::Duration::from_millis(200),
+    );
 
     let info = sb.info(id).expect("the upload survives");
     assert_eq!(info["complete"], false);
@@ -100,7 +83,11 @@ fn a_process_killed_mid_simple_upload_stores_nothing() {
         .field("qqfilename", "s.bin")
         .file("qqfile", "s.bin", "application/octet-stream", &data);
     let req = Req::new("POST").xhr().form(form);
-    kill_mid_body(&sb, &req, 3);
+    sb.kill_cgi_mid_body(
+        &req,
+        req.body.len() / 3,
+        std::time::Duration::from_millis(200),
+    );
     sb.assert_absent(id);
     assert_eq!(sb.send(&req).status, 200);
     sb.assert_stored(id, &data);

@@ -485,6 +485,24 @@ impl Sandbox {
         http_exchange(self.http_addr(), "/upload", req)
     }
 
+    /// Starts the CGI process for `req`, writes the first `cut` bytes of its
+    /// body, waits `pause`, and kills it with SIGKILL.
+    pub fn kill_cgi_mid_body(&self, req: &Req, cut: usize, pause: Duration) {
+        let mut child = self
+            .cgi_command(req)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let _ = stdin.write_all(&req.body[..cut.min(req.body.len())]);
+        let _ = stdin.flush();
+        std::thread::sleep(pause);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
     /// `upspool info ID`: the record, or `None` when it exits 1.
     pub fn info(&self, id: &str) -> Option<Value> {
         let out = self.admin(&["info", id]);

@@ -9,7 +9,7 @@ mod common;
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,19 +48,7 @@ fn cgi_killed_100_times_mid_chunk() {
         let index = rng.next(parts as u64) as usize;
         let req = chunk_req(id, &data, part, index);
         let cut = rng.next(req.body.len() as u64) as usize;
-        let mut child = sb
-            .cgi_command(&req)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let _ = stdin.write_all(&req.body[..cut]);
-        let _ = stdin.flush();
-        std::thread::sleep(Duration::from_millis(rng.next(4)));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        sb.kill_cgi_mid_body(&req, cut, Duration::from_millis(rng.next(4)));
         // Every tenth round, also send one part whole.
         if kill % 10 == 9 {
             let whole = rng.next(parts as u64) as usize;
