@@ -283,6 +283,20 @@ def wrk(url, connections, seconds, widget):
             "non_2xx": int(errors.group(1)) if errors else 0, "socket_errors": sock_err.group(1) if sock_err else ""}
 
 
+def median_wrk(url, connections, seconds, widget, reps):
+    """The run with the median rate out of `reps` wrk runs."""
+    runs = sorted((wrk(url, connections, seconds, widget) for _ in range(reps)), key=lambda r: r["rps"])
+    return runs[len(runs) // 2]
+
+
+def fastcgi_front(lab, name, workers=None):
+    """nginx in front of a fresh upspool FastCGI process; returns nginx's port."""
+    _, sock = lab.upspool_fastcgi(name, workers)
+    port = free_port()
+    lab.nginx([(port, fastcgi_site(sock))])
+    return port
+
+
 def small_targets(lab, workers=None):
     """nginx in front of: upspool FastCGI, fcgiwrap→upspool CGI, upspool serve, and both floors."""
     _, up_sock = lab.upspool_fastcgi("fcgi", workers)
@@ -325,8 +339,7 @@ def bench_small(smoke):
         for c in [1, 4, 16]:
             for label, key, widgets in targets:
                 for widget in widgets:
-                    samples = [wrk(f"http://127.0.0.1:{ports[key]}/upload", c, seconds, widget) for _ in range(reps)]
-                    best = sorted(samples, key=lambda s: s["rps"])[len(samples) // 2]
+                    best = median_wrk(f"http://127.0.0.1:{ports[key]}/upload", c, seconds, widget, reps)
                     rows.append({"target": label, "widget": widget, "concurrency": c, **best})
                     assert best["non_2xx"] == 0, (label, widget, best)
         def rate(label, c):
@@ -561,20 +574,15 @@ def bench_scale(smoke):
     for workers in [1, 2, 4]:
         lab = Lab()
         try:
-            _, sock = lab.upspool_fastcgi("w", workers)
-            port = free_port()
-            lab.nginx([(port, fastcgi_site(sock))])
-            runs = sorted((wrk(f"http://127.0.0.1:{port}/upload", 16, seconds, "fineuploader") for _ in range(reps)), key=lambda r: r["rps"])
-            rows_workers.append({"workers": workers, **runs[len(runs) // 2]})
+            port = fastcgi_front(lab, "w", workers)
+            rows_workers.append({"workers": workers, **median_wrk(f"http://127.0.0.1:{port}/upload", 16, seconds, "fineuploader", reps)})
         finally:
             lab.close()
     each = 2 * MIB if smoke else 64 * MIB
     for n in [1, 4, 16]:
         lab = Lab()
         try:
-            _, sock = lab.upspool_fastcgi("p")
-            port = free_port()
-            lab.nginx([(port, fastcgi_site(sock))])
+            port = fastcgi_front(lab, "p")
             data_file = lab.path("data")
             with open(data_file, "wb") as f:
                 f.write(os.urandom(each))
@@ -591,11 +599,8 @@ def bench_scale(smoke):
         lab = Lab()
         try:
             populate(lab.spool("spool-s"), entries)
-            _, sock = lab.upspool_fastcgi("s")
-            port = free_port()
-            lab.nginx([(port, fastcgi_site(sock))])
-            runs = sorted((wrk(f"http://127.0.0.1:{port}/upload", 16, seconds, "fineuploader") for _ in range(reps)), key=lambda r: r["rps"])
-            rows_spool.append({"entries": entries, **runs[len(runs) // 2]})
+            port = fastcgi_front(lab, "s")
+            rows_spool.append({"entries": entries, **median_wrk(f"http://127.0.0.1:{port}/upload", 16, seconds, "fineuploader", reps)})
         finally:
             lab.close()
     return {"workers": rows_workers, "parallel_large": rows_parallel, "spool_size": rows_spool,

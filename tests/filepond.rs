@@ -52,6 +52,12 @@ fn patch(id: &str, offset: usize, total: usize, name: &[u8], bytes: &[u8]) -> Re
         .body(bytes.to_vec())
 }
 
+/// `C(...)` answered 204.
+fn patch_ok(sb: &Sandbox, id: &str, offset: usize, total: usize, name: &[u8], bytes: &[u8]) {
+    let r = sb.send(&patch(id, offset, total, name, bytes));
+    assert_eq!(r.status, 204, "PATCH at {offset}: {}", r.text());
+}
+
 /// `H(id)`.
 fn head(id: &str) -> Req {
     Req::new("HEAD").query(&format!("patch={id}"))
@@ -439,7 +445,7 @@ fn fp_16_full_transfers(m: Mode) {
 fn fp_17_empty_transfer(m: Mode) {
     let sb = Sandbox::new(m);
     let id = start_ok(&sb, 0);
-    assert_eq!(sb.send(&patch(&id, 0, 0, b"e.txt", b"")).status, 204);
+    patch_ok(&sb, &id, 0, 0, b"e.txt", b"");
     let r = sb.restore(&id);
     assert_eq!((r.status, r.body.len()), (200, 0));
 }
@@ -450,16 +456,13 @@ fn fp_18_resume(m: Mode) {
     let (chunk, data) = (1000, bytes(4000, 18));
     let id = start_ok(&sb, 4000);
     for i in 0..2 {
-        assert_eq!(
-            sb.send(&patch(
-                &id,
-                i * chunk,
-                4000,
-                b"r.bin",
-                &data[i * chunk..(i + 1) * chunk]
-            ))
-            .status,
-            204
+        patch_ok(
+            &sb,
+            &id,
+            i * chunk,
+            4000,
+            b"r.bin",
+            &data[i * chunk..(i + 1) * chunk],
         );
     }
     assert_eq!(offset_of(&sb, &id), 2000);
@@ -471,11 +474,7 @@ fn fp_18_resume(m: Mode) {
     );
     let from = offset_of(&sb, &id) as usize;
     for off in (from..4000).step_by(chunk) {
-        assert_eq!(
-            sb.send(&patch(&id, off, 4000, b"r.bin", &data[off..off + chunk]))
-                .status,
-            204
-        );
+        patch_ok(&sb, &id, off, 4000, b"r.bin", &data[off..off + chunk]);
     }
     assert_eq!(sha256(&sb.restore(&id).body), sha256(&data));
 }
@@ -485,25 +484,13 @@ fn fp_19_gap(m: Mode) {
     let sb = Sandbox::new(m);
     let data = bytes(3000, 19);
     let id = start_ok(&sb, 3000);
-    assert_eq!(
-        sb.send(&patch(&id, 0, 3000, b"g.bin", &data[..1000]))
-            .status,
-        204
-    );
+    patch_ok(&sb, &id, 0, 3000, b"g.bin", &data[..1000]);
     let r = sb.send(&patch(&id, 2000, 3000, b"g.bin", &data[2000..]));
     assert_error(&r, 409, "Conflict");
     assert_eq!(r.header("upload-offset"), Some("1000"));
     assert_eq!(offset_of(&sb, &id), 1000);
-    assert_eq!(
-        sb.send(&patch(&id, 1000, 3000, b"g.bin", &data[1000..2000]))
-            .status,
-        204
-    );
-    assert_eq!(
-        sb.send(&patch(&id, 2000, 3000, b"g.bin", &data[2000..]))
-            .status,
-        204
-    );
+    patch_ok(&sb, &id, 1000, 3000, b"g.bin", &data[1000..2000]);
+    patch_ok(&sb, &id, 2000, 3000, b"g.bin", &data[2000..]);
     assert_eq!(sb.restore(&id).body, data);
 }
 
@@ -512,32 +499,12 @@ fn fp_20_retransmit(m: Mode) {
     let sb = Sandbox::new(m);
     let data = bytes(3000, 20);
     let id = start_ok(&sb, 3000);
-    assert_eq!(
-        sb.send(&patch(&id, 0, 3000, b"t.bin", &data[..1000]))
-            .status,
-        204
-    );
-    assert_eq!(
-        sb.send(&patch(&id, 1000, 3000, b"t.bin", &data[1000..2000]))
-            .status,
-        204
-    );
-    assert_eq!(
-        sb.send(&patch(&id, 0, 3000, b"t.bin", &data[..1000]))
-            .status,
-        204
-    );
+    patch_ok(&sb, &id, 0, 3000, b"t.bin", &data[..1000]);
+    patch_ok(&sb, &id, 1000, 3000, b"t.bin", &data[1000..2000]);
+    patch_ok(&sb, &id, 0, 3000, b"t.bin", &data[..1000]);
     assert_eq!(offset_of(&sb, &id), 2000);
-    assert_eq!(
-        sb.send(&patch(&id, 2000, 3000, b"t.bin", &data[2000..]))
-            .status,
-        204
-    );
-    assert_eq!(
-        sb.send(&patch(&id, 2000, 3000, b"t.bin", &data[2000..]))
-            .status,
-        204
-    );
+    patch_ok(&sb, &id, 2000, 3000, b"t.bin", &data[2000..]);
+    patch_ok(&sb, &id, 2000, 3000, b"t.bin", &data[2000..]);
     assert_eq!(sb.restore(&id).body, data);
 }
 
@@ -633,10 +600,7 @@ fn fp_27_utf8_upload_name(m: Mode) {
     let sb = Sandbox::new(m);
     let name = "Über 日本.bin";
     let id = start_ok(&sb, 4);
-    assert_eq!(
-        sb.send(&patch(&id, 0, 4, name.as_bytes(), b"data")).status,
-        204
-    );
+    patch_ok(&sb, &id, 0, 4, name.as_bytes(), b"data");
     assert_eq!(sb.info(&id).unwrap()["name"], name);
     assert_eq!(
         client_file_name(sb.restore(&id).header("content-disposition").unwrap()),
@@ -652,7 +616,7 @@ fn fp_28_truncated_chunk(m: Mode) {
     let r = sb.send(&patch(&id, 0, 1000, b"t.bin", &data[..500]).declare(1000));
     assert_error(&r, 400, "Bad Request");
     assert_eq!(offset_of(&sb, &id), 0);
-    assert_eq!(sb.send(&patch(&id, 0, 1000, b"t.bin", &data)).status, 204);
+    patch_ok(&sb, &id, 0, 1000, b"t.bin", &data);
     assert_eq!(sb.restore(&id).body, data);
 }
 
@@ -687,7 +651,7 @@ fn fp_30_revert_complete(m: Mode) {
 fn fp_31_revert_incomplete(m: Mode) {
     let sb = Sandbox::new(m);
     let id = start_ok(&sb, 10);
-    assert_eq!(sb.send(&patch(&id, 0, 10, b"i.bin", b"01234")).status, 204);
+    patch_ok(&sb, &id, 0, 10, b"i.bin", b"01234");
     assert_eq!(sb.send(&revert(id.clone())).status, 204);
     assert_eq!(sb.send(&head(&id)).status, 404);
     assert_eq!(sb.send(&patch(&id, 5, 10, b"i.bin", b"56789")).status, 404);
@@ -767,10 +731,7 @@ fn fp_36_weird_name(m: Mode) {
     let sb = Sandbox::new(m);
     let name = "we\"ird; 100% =,@ name.txt";
     let id = start_ok(&sb, 2);
-    assert_eq!(
-        sb.send(&patch(&id, 0, 2, name.as_bytes(), b"ok")).status,
-        204
-    );
+    patch_ok(&sb, &id, 0, 2, name.as_bytes(), b"ok");
     let d = sb
         .restore(&id)
         .header("content-disposition")
@@ -1252,7 +1213,7 @@ fn fp_60_claim(m: Mode) {
 fn fp_61_claim_refused(m: Mode) {
     let sb = Sandbox::new(m);
     let id = start_ok(&sb, 10);
-    assert_eq!(sb.send(&patch(&id, 0, 10, b"x", b"01234")).status, 204);
+    patch_ok(&sb, &id, 0, 10, b"x", b"01234");
     let dest = sb.outside.path().join("x");
     for which in [id.as_str(), "0123456789abcdef0123456789abcdef"] {
         let out = sb.admin(&["claim", which, dest.to_str().unwrap()]);
@@ -1290,16 +1251,13 @@ fn interrupted_chunk_resumes_through_head(m: Mode) {
     let (chunk, data) = (100_000, bytes(550_000, 77));
     let id = start_ok(&sb, data.len());
     for off in [0, chunk] {
-        assert_eq!(
-            sb.send(&patch(
-                &id,
-                off,
-                data.len(),
-                b"cut.bin",
-                &data[off..off + chunk]
-            ))
-            .status,
-            204
+        patch_ok(
+            &sb,
+            &id,
+            off,
+            data.len(),
+            b"cut.bin",
+            &data[off..off + chunk],
         );
     }
     let cut = patch(
@@ -1315,11 +1273,7 @@ fn interrupted_chunk_resumes_through_head(m: Mode) {
     assert_eq!(off, 2 * chunk);
     while off <= data.len() {
         let end = (off + chunk).min(data.len());
-        assert_eq!(
-            sb.send(&patch(&id, off, data.len(), b"cut.bin", &data[off..end]))
-                .status,
-            204
-        );
+        patch_ok(&sb, &id, off, data.len(), b"cut.bin", &data[off..end]);
         off += chunk;
     }
     assert_eq!(sha256(&sb.restore(&id).body), sha256(&data));
