@@ -514,14 +514,14 @@ def bench_large(smoke):
             # cache), and against nginx serving the same file itself (sendfile):
             # the fastest any answer through nginx can be.
             uid = upload_filepond(port, data_file, size)
-            stored = os.path.join(spool, "complete", uid, "data")
+            stored = os.path.join(spool, "complete", uid)
             static_port = free_port()
             static = lab.nginx([(static_port, f"location /static/ {{ alias {os.path.dirname(stored)}/; }}\n")])
             statics = []
             for _ in range(reps):
                 t = time.perf_counter()
                 out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                                      f"http://127.0.0.1:{static_port}/static/data"], capture_output=True, text=True).stdout
+                                      f"http://127.0.0.1:{static_port}/static/{uid}"], capture_output=True, text=True).stdout
                 statics.append(size / (time.perf_counter() - t) / 1e6)
                 assert out == "200", out
             lab.stop(static)
@@ -559,11 +559,10 @@ def populate(spool, count):
         os.makedirs(os.path.join(spool, sub), exist_ok=True)
     for i in range(count):
         uid = f"filler-{i:08d}"
-        d = os.path.join(spool, "complete", uid)
-        os.mkdir(d)
-        with open(os.path.join(d, "data"), "wb") as f:
+        complete = os.path.join(spool, "complete")
+        with open(os.path.join(complete, uid), "wb") as f:
             f.write(b"x")
-        with open(os.path.join(d, "meta.json"), "w") as f:
+        with open(os.path.join(complete, uid + ".json"), "w") as f:
             f.write(meta % uid)
 
 

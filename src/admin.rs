@@ -54,7 +54,7 @@ pub fn gc(config: &Config) -> Result<String, Failed> {
         .gc(&policy)
         .map_err(|e| Failed(e.to_string()))?;
     Ok(serde_json::json!({
-        "incomplete": r.incomplete, "complete": r.complete, "scratch": r.scratch,
+        "incomplete": r.incomplete, "complete": r.complete, "scratch": r.scratch, "orphans": r.orphans,
         "busy": r.busy,
     })
     .to_string())

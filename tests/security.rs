@@ -29,8 +29,8 @@ fn warm(sb: &Sandbox) {
     );
 }
 
-/// A symlink planted where a complete entry would be is never followed: the
-/// secret behind it is not served, inspected or claimed.
+/// Symlinks planted where a complete entry's files would be are never
+/// followed: the secret behind them is not served, inspected or claimed.
 fn planted_entry_symlinks_are_not_followed(m: Mode) {
     let sb = Sandbox::new(m);
     warm(&sb);
@@ -41,7 +41,13 @@ fn planted_entry_symlinks_are_not_followed(m: Mode) {
         r#"{{"id":"{ID}","protocol":"fine-uploader","name":"s.txt","size":10,"received":10,"complete":true,"created":0,"updated":0,"metadata":{{}},"variants":[]}}"#
     );
     std::fs::write(secret_dir.join("meta.json"), meta).unwrap();
-    symlink(&secret_dir, sb.spool.join("complete").join(ID)).unwrap();
+    let complete = sb.spool.join("complete");
+    symlink(secret_dir.join("data"), complete.join(ID)).unwrap();
+    symlink(
+        secret_dir.join("meta.json"),
+        complete.join(format!("{ID}.json")),
+    )
+    .unwrap();
     let r = sb.restore(ID);
     assert_eq!(r.status, 404);
     assert!(!r.text().contains("TOP SECRET"));
@@ -70,8 +76,14 @@ fn planted_incoming_symlinks_are_not_written_through(m: Mode) {
     let meta = format!(
         r#"{{"id":"{ID}","protocol":"fine-uploader","name":"v.bin","size":8,"received":0,"complete":false,"created":0,"updated":0,"metadata":{{}},"parts":{{"total":2,"stored":[]}},"variants":[]}}"#
     );
-    std::fs::write(victim_dir.join("meta.json"), meta).unwrap();
-    symlink(&victim_dir, sb.spool.join("incoming").join(ID)).unwrap();
+    std::fs::write(victim_dir.join("meta.json"), &meta).unwrap();
+    let incoming = sb.spool.join("incoming");
+    symlink(victim_dir.join("data"), incoming.join(ID)).unwrap();
+    symlink(
+        victim_dir.join("meta.json"),
+        incoming.join(format!("{ID}.json")),
+    )
+    .unwrap();
     let part = Form::new()
         .field("qqpartindex", "0")
         .field("qqpartbyteoffset", "0")
@@ -86,8 +98,12 @@ fn planted_incoming_symlinks_are_not_written_through(m: Mode) {
         std::fs::read(victim_dir.join("data")).unwrap(),
         b"untouched"
     );
+    assert_eq!(
+        std::fs::read_to_string(victim_dir.join("meta.json")).unwrap(),
+        meta
+    );
     assert!(
-        !sb.spool.join("incoming").join(ID).is_symlink(),
+        !incoming.join(ID).is_symlink(),
         "the planted link was replaced by a real entry"
     );
 }
@@ -98,7 +114,7 @@ fn planted_data_symlinks_are_not_served(m: Mode) {
     assert_eq!(sb.send(&simple(ID, "a.txt", b"mine")).status, 200);
     let secret = sb.outside.path().join("secret.txt");
     std::fs::write(&secret, b"TOP SECRET").unwrap();
-    let data = sb.spool.join("complete").join(ID).join("data");
+    let data = sb.spool.join("complete").join(ID);
     std::fs::remove_file(&data).unwrap();
     symlink(&secret, &data).unwrap();
     let r = sb.restore(ID);

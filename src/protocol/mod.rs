@@ -197,10 +197,12 @@ impl Handler {
             sample: Some(64),
         };
         match self.spool.gc(&policy) {
-            Ok(r) if r.incomplete + r.complete + r.scratch > 0 => log::info(format_args!(
-                "swept the spool: {} incomplete, {} complete, {} scratch entries removed",
-                r.incomplete, r.complete, r.scratch
-            )),
+            Ok(r) if r.incomplete + r.complete + r.scratch + r.orphans > 0 => {
+                log::info(format_args!(
+                    "swept the spool: {} incomplete, {} complete, {} scratch and {} orphaned files removed",
+                    r.incomplete, r.complete, r.scratch, r.orphans
+                ))
+            }
             Ok(_) => {}
             Err(e) => log::warn(format_args!("spool sweep failed: {e}")),
         }

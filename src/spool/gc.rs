@@ -1,5 +1,6 @@
 //! Expiry: removes incomplete and unclaimed uploads older than their age limit,
-//! and leftover scratch directories. Lock files are shared and kept.
+//! files a crash left without a record, and leftover scratch files. Lock files
+//! are shared and kept.
 //!
 //! Ages are measured against the filesystem's own clock (the mtime of a file
 //! touched now), not this host's, because hosts sharing a spool disagree about
@@ -10,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use super::{COMPLETE, INCOMING, META, Spool, SpoolError, TMP};
+use super::{COMPLETE, INCOMING, RECORD_SUFFIX, Spool, SpoolError, TMP};
 use crate::spool::Id;
 
 /// What `gc` removes.
@@ -31,6 +32,8 @@ pub struct GcReport {
     pub incomplete: usize,
     pub complete: usize,
     pub scratch: usize,
+    /// Data or variant files a crash left without their record.
+    pub orphans: usize,
     /// Expired entries skipped because a request held their lock.
     pub busy: usize,
 }
@@ -44,9 +47,27 @@ impl Spool {
             (INCOMING, policy.incomplete_after),
             (COMPLETE, policy.complete_after),
         ] {
-            for name in sample(&self.root.join(state), policy.sample)? {
-                let Ok(id) = Id::parse(&name) else { continue };
-                if !older(&self.root.join(state).join(&name).join(META), now, limit) {
+            let dir = self.root.join(state);
+            for name in sample(&dir, policy.sample)? {
+                // An entry is its record; a data or variant file is looked at
+                // on its own only when its record is missing (a crash orphan).
+                let (stem, is_record) = match name.strip_suffix(RECORD_SUFFIX) {
+                    Some(stem) => (stem, true),
+                    None => (name.split('.').next().unwrap_or_default(), false),
+                };
+                let Ok(id) = Id::parse(stem) else { continue };
+                let path = dir.join(&name);
+                let record = self.record_path(state, &id);
+                // Orphans are debris, like scratch files: they age as fast as
+                // incomplete uploads.
+                let expired = || match is_record {
+                    true => older(&path, now, limit),
+                    false => {
+                        older(&path, now, policy.incomplete_after)
+                            && fs::symlink_metadata(&record).is_err()
+                    }
+                };
+                if !expired() {
                     continue;
                 }
                 let Some(lock) = self.try_lock(&id)? else {
@@ -54,9 +75,14 @@ impl Spool {
                     continue;
                 };
                 // Re-check under the lock: a part may have arrived meanwhile.
-                if older(&self.root.join(state).join(&name).join(META), now, limit)
-                    && lock.remove()?
-                {
+                if !expired() {
+                    continue;
+                }
+                if !is_record {
+                    if fs::remove_file(&path).is_ok() {
+                        report.orphans += 1;
+                    }
+                } else if lock.remove_state(state)? {
                     if state == INCOMING {
                         report.incomplete += 1;
                     } else {
@@ -69,7 +95,7 @@ impl Spool {
             let path = self.root.join(TMP).join(&name);
             if !name.starts_with('.')
                 && older(&path, now, policy.incomplete_after)
-                && fs::remove_dir_all(&path).is_ok()
+                && remove_file_or_dir(&path).is_ok()
             {
                 report.scratch += 1;
             }
@@ -90,6 +116,13 @@ impl Spool {
                 f.metadata()?.modified()
             });
         touched.map_err(SpoolError::io("read the spool's clock"))
+    }
+}
+
+fn remove_file_or_dir(path: &Path) -> std::io::Result<()> {
+    match fs::symlink_metadata(path)?.is_dir() {
+        true => fs::remove_dir_all(path),
+        false => fs::remove_file(path),
     }
 }
 

@@ -4,20 +4,27 @@
 //! Layout below the spool root (documented in the README for applications):
 //!
 //! ```text
-//! incoming/<id>/data        bytes of an unfinished upload, written at their offsets
-//! incoming/<id>/meta.json   its record (see `Record`)
-//! complete/<id>/data        a finished upload; appears here by one atomic rename
-//! complete/<id>/meta.json
-//! complete/<id>/variant-N   extra files (FilePond variants)
+//! incoming/<id>             bytes of an unfinished upload, written at their offsets
+//! incoming/<id>.json        its record (see `Record`); the upload exists while this does
+//! complete/<id>             a finished upload's bytes
+//! complete/<id>.json        its record, put in place last: an upload is complete
+//!                           exactly when this file exists
+//! complete/<id>.variant-N   extra files (FilePond variants), in place before the record
 //! locks/<xy>                lock files (flock), one per last two characters of the id
-//! tmp/                      scratch space and entries being deleted
+//! tmp/                      files still streaming in, and records being written
 //! ```
+//!
+//! An entry is two files side by side rather than a directory holding them:
+//! creating an inode is the most expensive step of a small upload on some
+//! filesystems (ext4 without a journal spends about 0.3 ms of CPU on each),
+//! and a directory per entry made it three inodes instead of two
+//! (docs/decisions.md, "Spool entries are files, not directories").
 //!
 //! Every change to an entry's record or location happens under the id's lock
 //! ([`Spool::lock`]); bytes of a part are written without the lock, at their
 //! offset, into the one data file, so concurrent parts of one upload proceed in
-//! parallel and completion is an fsync plus a rename, never a copy. This module
-//! knows nothing of HTTP or of either widget.
+//! parallel and completion is an fsync plus two renames (data, then record),
+//! never a copy. This module knows nothing of HTTP or of either widget.
 
 mod gc;
 mod id;
@@ -39,8 +46,8 @@ const INCOMING: &str = "incoming";
 const COMPLETE: &str = "complete";
 const LOCKS: &str = "locks";
 const TMP: &str = "tmp";
-const DATA: &str = "data";
-const META: &str = "meta.json";
+/// What an entry's record file adds to the id.
+const RECORD_SUFFIX: &str = ".json";
 
 /// Size of the copy buffer between a request body and a data file.
 const COPY_BUFFER: usize = 256 * 1024;
@@ -196,22 +203,26 @@ impl Spool {
         &self.root
     }
 
-    fn entry_dir(&self, state: &str, id: &Id) -> PathBuf {
+    /// An entry's data file. Opened only with `O_NOFOLLOW`: a symlink planted
+    /// in the spool in place of an entry is never followed.
+    fn data_path(&self, state: &str, id: &Id) -> PathBuf {
         self.root.join(state).join(id.as_str())
     }
 
-    /// A file inside an entry, if the entry is a real directory: a symlink
-    /// planted in the spool in place of an entry is never followed.
-    fn entry_file(&self, state: &str, id: &Id, name: &str) -> io::Result<PathBuf> {
-        let dir = self.entry_dir(state, id);
-        let meta = fs::symlink_metadata(&dir)?;
-        if !meta.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                "an entry that is not a directory is ignored",
-            ));
-        }
-        Ok(dir.join(name))
+    /// An entry's record file, beside its data.
+    fn record_path(&self, state: &str, id: &Id) -> PathBuf {
+        self.root.join(state).join(format!("{id}{RECORD_SUFFIX}"))
+    }
+
+    /// Variant `n` (from 1) of a complete upload.
+    fn variant_path(&self, id: &Id, n: usize) -> PathBuf {
+        self.root.join(COMPLETE).join(format!("{id}.variant-{n}"))
+    }
+
+    /// A fresh name in `tmp/`, ending in `suffix`.
+    fn tmp_path(&self, suffix: &str) -> Result<PathBuf, SpoolError> {
+        let name = id::random_hex::<12>().map_err(SpoolError::io("make a scratch name"))?;
+        Ok(self.root.join(TMP).join(format!("{name}{suffix}")))
     }
 
     /// Takes the id's lock, waiting at most the lock timeout.
@@ -293,10 +304,7 @@ impl Spool {
     }
 
     fn read_record(&self, state: &str, id: &Id) -> Result<Option<Record>, SpoolError> {
-        let text = match self
-            .entry_file(state, id, META)
-            .and_then(|p| read_nofollow(&p))
-        {
+        let text = match read_nofollow(&self.record_path(state, id)) {
             Ok(t) => t,
             Err(e) if missing(&e) => return Ok(None),
             Err(e) => return Err(SpoolError::io("read an upload record")(e)),
@@ -315,10 +323,7 @@ impl Spool {
         let Some(record) = self.read_record(COMPLETE, id)? else {
             return Ok(None);
         };
-        match self
-            .entry_file(COMPLETE, id, DATA)
-            .and_then(|p| open_nofollow(&p))
-        {
+        match open_nofollow(&self.data_path(COMPLETE, id)) {
             Ok(file) => Ok(Some((record, file))),
             Err(e) if missing(&e) => Ok(None),
             Err(e) => Err(SpoolError::io("open an upload")(e)),
@@ -336,12 +341,10 @@ impl Spool {
         max: u64,
         src: &mut dyn Read,
     ) -> Result<Option<Written>, WriteError> {
-        let opened = self.entry_file(INCOMING, id, DATA).and_then(|path| {
-            OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(path)
-        });
+        let opened = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(self.data_path(INCOMING, id));
         let file = match opened {
             Ok(f) => f,
             Err(e) if missing(&e) => return Ok(None),
@@ -353,40 +356,42 @@ impl Spool {
         Ok(Some(written))
     }
 
-    /// A scratch area for a file whose id or validity is not known yet.
+    /// A scratch area for files whose id or validity is not known yet.
     pub fn scratch(&self) -> Result<Scratch<'_>, SpoolError> {
-        let dir = self.new_tmp_dir()?;
         Ok(Scratch {
             _spool: std::marker::PhantomData,
-            dir,
+            base: self.tmp_path("")?,
             files: Vec::new(),
             kept: false,
         })
     }
 
-    fn new_tmp_dir(&self) -> Result<PathBuf, SpoolError> {
-        loop {
-            let name = id::random_hex::<12>().map_err(SpoolError::io("make a scratch name"))?;
-            let dir = self.root.join(TMP).join(name);
-            match fs::create_dir(&dir) {
-                Ok(()) => return Ok(dir),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(SpoolError::io("create a scratch directory")(e)),
-            }
+    /// Writes `record` to a new file in `tmp/` and makes it durable, ready to
+    /// be renamed into place.
+    fn stage_record(&self, record: &Record) -> Result<PathBuf, SpoolError> {
+        let text = serde_json::to_vec(record).map_err(|e| SpoolError::Io {
+            action: "encode a record",
+            source: io::Error::other(e),
+        })?;
+        let tmp = self.tmp_path(RECORD_SUFFIX)?;
+        let written = create_new(&tmp).and_then(|mut f| {
+            f.write_all(&text)?;
+            f.sync_all()
+        });
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(SpoolError::io("write an upload record")(e));
         }
+        Ok(tmp)
     }
 
-    /// Moves a directory out of sight (one rename), then deletes it.
-    fn discard(&self, dir: &Path) -> Result<bool, SpoolError> {
-        let name = id::random_hex::<12>().map_err(SpoolError::io("make a scratch name"))?;
-        let trash = self.root.join(TMP).join(format!("gone-{name}"));
-        match fs::rename(dir, &trash) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(SpoolError::io("remove an upload")(e)),
-        }
-        let _ = fs::remove_dir_all(&trash);
-        Ok(true)
+    /// Replaces the record of `id` in `state` (one rename).
+    fn write_record(&self, state: &str, id: &Id, record: &Record) -> Result<(), SpoolError> {
+        let staged = self.stage_record(record)?;
+        fs::rename(&staged, self.record_path(state, id)).map_err(|e| {
+            let _ = fs::remove_file(&staged);
+            SpoolError::io("write an upload record")(e)
+        })
     }
 
     /// Ids of complete uploads among `ids`, with their records, in the given order.
@@ -413,31 +418,51 @@ impl Locked<'_> {
         &self.id
     }
 
-    /// Where the id stands (read under the lock).
+    /// Where the id stands (read under the lock). A completion interrupted
+    /// between its two renames (data moved, record not yet) is rolled back
+    /// here, so the upload is resumable again.
     pub fn entry(&self) -> Result<Entry, SpoolError> {
-        self.spool.lookup(&self.id)
+        let entry = self.spool.lookup(&self.id)?;
+        if let Entry::Incoming(_) = entry {
+            self.recover_interrupted_completion()?;
+        }
+        Ok(entry)
+    }
+
+    fn recover_interrupted_completion(&self) -> Result<(), SpoolError> {
+        let incoming = self.spool.data_path(INCOMING, &self.id);
+        match fs::symlink_metadata(&incoming) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            _ => return Ok(()),
+        }
+        let moved = self.spool.data_path(COMPLETE, &self.id);
+        let moved_is_file = fs::symlink_metadata(&moved).is_ok_and(|m| m.is_file());
+        let no_record = matches!(
+            fs::symlink_metadata(self.spool.record_path(COMPLETE, &self.id)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound
+        );
+        if moved_is_file && no_record {
+            fs::rename(&moved, &incoming).map_err(SpoolError::io("resume an upload"))?;
+        }
+        Ok(())
     }
 
     /// Starts a new incoming upload with an empty data file; replaces any
-    /// incoming upload of this id. The entry appears whole (one rename).
+    /// incoming upload of this id. The upload exists once its record does.
     pub fn create(&self, record: &Record) -> Result<(), SpoolError> {
-        let target = self.spool.entry_dir(INCOMING, &self.id);
-        self.spool.discard(&target)?;
-        let dir = self.spool.new_tmp_dir()?;
-        let made = (|| {
-            write_new(&dir.join(DATA), b"").map_err(SpoolError::io("create upload data"))?;
-            write_record(&dir, record)?;
-            fs::rename(&dir, &target).map_err(SpoolError::io("create an upload"))
-        })();
+        self.remove_state(INCOMING)?;
+        let data = self.spool.data_path(INCOMING, &self.id);
+        write_new(&data, b"").map_err(SpoolError::io("create upload data"))?;
+        let made = self.spool.write_record(INCOMING, &self.id, record);
         if made.is_err() {
-            let _ = fs::remove_dir_all(&dir);
+            let _ = fs::remove_file(&data);
         }
         made
     }
 
     /// Replaces the record of the incoming upload.
     pub fn save(&self, record: &Record) -> Result<(), SpoolError> {
-        write_record(&self.spool.entry_dir(INCOMING, &self.id), record)
+        self.spool.write_record(INCOMING, &self.id, record)
     }
 
     /// Records a part stored by [`Spool::write_at`] in `record` (the incoming
@@ -468,18 +493,26 @@ impl Locked<'_> {
         }
     }
 
-    /// Makes the incoming upload complete: data made durable, record marked
-    /// complete, then one rename into `complete/`.
+    /// Makes the incoming upload complete: data made durable and renamed
+    /// into `complete/`, then the record marked complete renamed beside it
+    /// (the step that makes it complete), then the incoming record removed.
     pub fn complete(&self, record: &mut Record) -> Result<(), SpoolError> {
-        let dir = self.spool.entry_dir(INCOMING, &self.id);
-        let data = open_nofollow(&dir.join(DATA)).map_err(SpoolError::io("open upload data"))?;
-        data.sync_all()
+        let data = self.spool.data_path(INCOMING, &self.id);
+        open_nofollow(&data)
+            .and_then(|f| f.sync_all())
             .map_err(SpoolError::io("store upload data"))?;
         record.complete = true;
         record.updated = unix_now();
-        write_record(&dir, record)?;
-        let target = self.spool.entry_dir(COMPLETE, &self.id);
-        fs::rename(&dir, &target).map_err(SpoolError::io("complete an upload"))?;
+        let staged = self.spool.stage_record(record)?;
+        let placed = fs::rename(&data, self.spool.data_path(COMPLETE, &self.id))
+            .and_then(|()| fs::rename(&staged, self.spool.record_path(COMPLETE, &self.id)));
+        if let Err(e) = placed {
+            let _ = fs::remove_file(&staged);
+            return Err(SpoolError::io("complete an upload")(e));
+        }
+        // A stale incoming record left by a crash here is harmless: the
+        // complete record wins every lookup, and gc removes it.
+        remove_if_present(&self.spool.record_path(INCOMING, &self.id))?;
         sync_dir(&self.spool.root.join(COMPLETE))
     }
 
@@ -495,22 +528,30 @@ impl Locked<'_> {
         if let Entry::Complete(existing) = self.entry()? {
             return Ok(Installed::Kept(existing));
         }
-        self.spool
-            .discard(&self.spool.entry_dir(INCOMING, &self.id))?;
+        self.remove_state(INCOMING)?;
         scratch.sync()?;
         record.complete = true;
         record.updated = unix_now();
-        // The scratch directory is private until the rename below: its record
-        // needs no temporary file of its own.
-        let text = serde_json::to_vec(record).map_err(|e| SpoolError::Io {
-            action: "encode a record",
-            source: io::Error::other(e),
-        })?;
-        create_new(&scratch.dir.join(META))
-            .and_then(|mut f| f.write_all(&text).and_then(|()| f.sync_all()))
-            .map_err(SpoolError::io("write an upload record"))?;
-        fs::rename(&scratch.dir, self.spool.entry_dir(COMPLETE, &self.id))
-            .map_err(SpoolError::io("complete an upload"))?;
+        let staged = self.spool.stage_record(record)?;
+        // Data and variants first, the record last: until the record's rename
+        // the id is not complete, and leftovers of a crash are replaced by the
+        // next upload of the id or removed by gc.
+        let placed = scratch
+            .files
+            .iter()
+            .enumerate()
+            .try_for_each(|(n, (path, _))| {
+                let to = match n {
+                    0 => self.spool.data_path(COMPLETE, &self.id),
+                    n => self.spool.variant_path(&self.id, n),
+                };
+                fs::rename(path, to)
+            })
+            .and_then(|()| fs::rename(&staged, self.spool.record_path(COMPLETE, &self.id)));
+        if let Err(e) = placed {
+            let _ = fs::remove_file(&staged);
+            return Err(SpoolError::io("complete an upload")(e));
+        }
         scratch.kept = true;
         sync_dir(&self.spool.root.join(COMPLETE))?;
         Ok(Installed::New(record.clone()))
@@ -518,13 +559,24 @@ impl Locked<'_> {
 
     /// Removes everything stored for the id. Returns false if there was nothing.
     pub fn remove(self) -> Result<bool, SpoolError> {
-        let a = self
-            .spool
-            .discard(&self.spool.entry_dir(INCOMING, &self.id))?;
-        let b = self
-            .spool
-            .discard(&self.spool.entry_dir(COMPLETE, &self.id))?;
-        Ok(a || b)
+        let incoming = self.remove_state(INCOMING)?;
+        let complete = self.remove_state(COMPLETE)?;
+        Ok(incoming || complete)
+    }
+
+    /// Removes the id's entry in one state: the record first, so the entry
+    /// is gone at once, then its files. Returns whether a record was there.
+    fn remove_state(&self, state: &str) -> Result<bool, SpoolError> {
+        let existed = remove_if_present(&self.spool.record_path(state, &self.id))?;
+        remove_if_present(&self.spool.data_path(state, &self.id))?;
+        if state == COMPLETE {
+            for n in 1.. {
+                if !remove_if_present(&self.spool.variant_path(&self.id, n))? {
+                    break;
+                }
+            }
+        }
+        Ok(existed)
     }
 
     /// Moves a complete upload's data to `dest` (rename on the same
@@ -535,25 +587,25 @@ impl Locked<'_> {
             Entry::Incoming(_) => return Ok(Claimed::Incomplete),
             Entry::Complete(r) => r,
         };
-        let dir = self.spool.entry_dir(COMPLETE, &self.id);
-        move_file(&dir.join(DATA), dest)?;
+        move_file(&self.spool.data_path(COMPLETE, &self.id), dest)?;
         for n in 1..=record.variants.len() {
             let mut name = dest.as_os_str().to_owned();
             name.push(format!(".variant-{n}"));
-            move_file(&dir.join(format!("variant-{n}")), Path::new(&name))?;
+            move_file(&self.spool.variant_path(&self.id, n), Path::new(&name))?;
         }
-        self.spool.discard(&dir)?;
+        self.remove_state(COMPLETE)?;
         Ok(Claimed::Done(Box::new(record)))
     }
 }
 
-/// Files written before their upload's id or validity is known. Removed on
-/// drop unless installed.
+/// Files written before their upload's id or validity is known, in `tmp/`.
+/// Removed on drop unless installed.
 pub struct Scratch<'s> {
     _spool: std::marker::PhantomData<&'s Spool>,
-    dir: PathBuf,
+    /// The first file's path; variants add `.variant-N`.
+    base: PathBuf,
     /// The files written so far, kept open to be fsynced at install.
-    files: Vec<File>,
+    files: Vec<(PathBuf, File)>,
     kept: bool,
 }
 
@@ -561,24 +613,27 @@ impl Scratch<'_> {
     /// Writes the next file (the upload itself first, then variants) from
     /// `src`, at most `max` bytes.
     pub fn write_file(&mut self, src: &mut dyn Read, max: u64) -> Result<Written, WriteError> {
-        let name = match self.files.len() {
-            0 => DATA.to_owned(),
-            n => format!("variant-{n}"),
+        let path = match self.files.len() {
+            0 => self.base.clone(),
+            n => {
+                let mut name = self.base.as_os_str().to_owned();
+                name.push(format!(".variant-{n}"));
+                PathBuf::from(name)
+            }
         };
-        let file =
-            create_new(&self.dir.join(name)).map_err(SpoolError::io("create upload data"))?;
+        let file = create_new(&path).map_err(SpoolError::io("create upload data"))?;
         let written = copy_bounded(src, &file, 0, max);
-        self.files.push(file);
+        self.files.push((path, file));
         written
     }
 
     /// Reopens the main file for reading.
     pub fn data(&self) -> Result<File, SpoolError> {
-        open_nofollow(&self.dir.join(DATA)).map_err(SpoolError::io("read upload data"))
+        open_nofollow(&self.base).map_err(SpoolError::io("read upload data"))
     }
 
     fn sync(&self) -> Result<(), SpoolError> {
-        for file in &self.files {
+        for (_, file) in &self.files {
             file.sync_all()
                 .map_err(SpoolError::io("store upload data"))?;
         }
@@ -589,8 +644,23 @@ impl Scratch<'_> {
 impl Drop for Scratch<'_> {
     fn drop(&mut self) {
         if !self.kept {
-            let _ = fs::remove_dir_all(&self.dir);
+            for (path, _) in &self.files {
+                let _ = fs::remove_file(path);
+            }
         }
+    }
+}
+
+/// Removes one file of an entry; a directory planted in its place goes too
+/// (never followed: it is inside the spool). Returns whether it was there.
+fn remove_if_present(path: &Path) -> Result<bool, SpoolError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if missing(&e) => Ok(false),
+        Err(e) if e.raw_os_error() == Some(libc::EISDIR) => fs::remove_dir_all(path)
+            .map(|()| true)
+            .map_err(SpoolError::io("remove an upload")),
+        Err(e) => Err(SpoolError::io("remove an upload")(e)),
     }
 }
 
@@ -629,27 +699,6 @@ fn copy_bounded(
             });
         }
     }
-}
-
-fn write_record(dir: &Path, record: &Record) -> Result<(), SpoolError> {
-    let text = serde_json::to_vec(record).map_err(|e| SpoolError::Io {
-        action: "encode a record",
-        source: io::Error::other(e),
-    })?;
-    let tmp = dir.join(format!(
-        ".{META}.{}",
-        id::random_hex::<6>().map_err(SpoolError::io("make a name"))?
-    ));
-    let written = (|| {
-        let mut f = create_new(&tmp)?;
-        f.write_all(&text)?;
-        f.sync_all()?;
-        fs::rename(&tmp, dir.join(META))
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written.map_err(SpoolError::io("write an upload record"))
 }
 
 fn move_file(from: &Path, to: &Path) -> Result<(), SpoolError> {
@@ -692,11 +741,13 @@ fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
 }
 
 /// The path (or a directory on the way) does not exist.
+///
+/// A symlink met with `O_NOFOLLOW` (ELOOP) counts as absent: it is not an entry.
 fn missing(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-    )
+    ) || e.raw_os_error() == Some(libc::ELOOP)
 }
 
 fn open_nofollow(path: &Path) -> io::Result<File> {

@@ -1,4 +1,4 @@
-//! The metadata record kept beside each upload's data (`meta.json`).
+//! The metadata record kept beside each upload's data (`<id>.json`).
 //!
 //! It is the one description of an upload that every protocol and the admin
 //! commands share: original name, declared size, bytes received, which parts

@@ -164,3 +164,128 @@ fn gc_removes_old_entries_and_skips_locked_ones() {
     assert!(matches!(spool.lookup(&busy).unwrap(), Entry::Incoming(_)));
     drop(held);
 }
+
+/// The files of one id, as the spool names them.
+fn names(spool: &Spool, state: &str) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(spool.root().join(state))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn an_entry_is_a_data_file_and_a_record_beside_it() {
+    let (_dir, spool) = spool();
+    let id = Id::parse("pair-1").unwrap();
+    let data = payload(3000);
+    start(&spool, &id, data.len(), 3);
+    assert_eq!(names(&spool, INCOMING), ["pair-1", "pair-1.json"]);
+    for index in 0..3 {
+        send_part(&spool, &id, &data, 1000, index);
+    }
+    assert_eq!(names(&spool, INCOMING), Vec::<String>::new());
+    assert_eq!(names(&spool, COMPLETE), ["pair-1", "pair-1.json"]);
+    assert_eq!(
+        fs::read(spool.root().join("complete/pair-1")).unwrap(),
+        data
+    );
+    assert_eq!(names(&spool, TMP), Vec::<String>::new());
+}
+
+/// A crash between completion's two renames (data moved, record not yet)
+/// leaves an upload that the next locked look rolls back to resumable; the
+/// resent last part then completes it.
+#[test]
+fn a_completion_cut_between_its_renames_is_rolled_back_and_resumable() {
+    let (_dir, spool) = spool();
+    let id = Id::parse("cut-1").unwrap();
+    let data = payload(2000);
+    start(&spool, &id, data.len(), 2);
+    send_part(&spool, &id, &data, 1000, 0);
+    spool
+        .write_at(&id, 1000, 1000, &mut &data[1000..])
+        .unwrap()
+        .unwrap();
+    // What the crash leaves: the data renamed into complete/, no complete record.
+    fs::rename(
+        spool.data_path(INCOMING, &id),
+        spool.data_path(COMPLETE, &id),
+    )
+    .unwrap();
+    assert!(matches!(spool.lookup(&id).unwrap(), Entry::Incoming(_)));
+    assert!(matches!(
+        spool.lock(&id).unwrap().entry().unwrap(),
+        Entry::Incoming(_)
+    ));
+    assert_eq!(names(&spool, COMPLETE), Vec::<String>::new());
+    assert!(send_part(&spool, &id, &data, 1000, 1));
+    let (_, mut file) = spool.open_complete(&id).unwrap().unwrap();
+    let mut back = Vec::new();
+    file.read_to_end(&mut back).unwrap();
+    assert_eq!(back, data);
+}
+
+/// Files a crashed install left in complete/ without their record are not an
+/// upload: the next upload of the id replaces them and gc removes old ones.
+#[test]
+fn files_without_a_record_are_not_an_upload_and_are_swept() {
+    let (_dir, spool) = spool();
+    let id = Id::parse("orphan-1").unwrap();
+    let other = Id::parse("orphan-2").unwrap();
+    fs::write(spool.data_path(COMPLETE, &id), b"half").unwrap();
+    fs::write(spool.variant_path(&id, 1), b"v").unwrap();
+    fs::write(spool.data_path(COMPLETE, &other), b"left").unwrap();
+    assert_eq!(spool.lookup(&id).unwrap(), Entry::Absent);
+    assert!(spool.open_complete(&id).unwrap().is_none());
+
+    let mut scratch = spool.scratch().unwrap();
+    scratch.write_file(&mut &b"whole"[..], 5).unwrap();
+    let mut r = Record::new(&id, Protocol::FilePond);
+    r.size = Some(5);
+    r.received = 5;
+    spool.lock(&id).unwrap().install(scratch, &mut r).unwrap();
+    assert_eq!(fs::read(spool.data_path(COMPLETE, &id)).unwrap(), b"whole");
+
+    std::thread::sleep(Duration::from_millis(1100));
+    let policy = GcPolicy {
+        incomplete_after: Duration::from_secs(1),
+        complete_after: Duration::from_secs(3600),
+        sample: None,
+    };
+    let report = spool.gc(&policy).unwrap();
+    // orphan-2's data, and orphan-1's variant-1 (its record lists no variants
+    // but exists, so that file is left with its entry).
+    assert_eq!((report.orphans, report.complete), (1, 0));
+    assert_eq!(
+        names(&spool, COMPLETE),
+        ["orphan-1", "orphan-1.json", "orphan-1.variant-1"]
+    );
+    // Removing the entry takes every file of it.
+    assert!(spool.lock(&id).unwrap().remove().unwrap());
+    assert_eq!(names(&spool, COMPLETE), Vec::<String>::new());
+}
+
+/// A crash after completion but before the incoming record was removed
+/// leaves a stale record: the complete upload wins, gc removes the rest.
+#[test]
+fn a_stale_incoming_record_beside_a_complete_upload_is_ignored_then_swept() {
+    let (_dir, spool) = spool();
+    let id = Id::parse("stale-1").unwrap();
+    let data = payload(100);
+    start(&spool, &id, data.len(), 1);
+    let stale = fs::read(spool.record_path(INCOMING, &id)).unwrap();
+    assert!(send_part(&spool, &id, &data, 100, 0));
+    fs::write(spool.record_path(INCOMING, &id), stale).unwrap();
+    assert!(matches!(spool.lookup(&id).unwrap(), Entry::Complete(_)));
+    std::thread::sleep(Duration::from_millis(1100));
+    let policy = GcPolicy {
+        incomplete_after: Duration::from_secs(1),
+        complete_after: Duration::from_secs(3600),
+        sample: None,
+    };
+    assert_eq!(spool.gc(&policy).unwrap().incomplete, 1);
+    assert_eq!(names(&spool, INCOMING), Vec::<String>::new());
+    assert!(matches!(spool.lookup(&id).unwrap(), Entry::Complete(_)));
+}

@@ -254,7 +254,7 @@ fn static_release_build() {
     let out = child.wait_with_output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("Status: 200 OK"));
     assert_eq!(
-        std::fs::read(spool.path().join("complete/static-1/data")).unwrap(),
+        std::fs::read(spool.path().join("complete/static-1")).unwrap(),
         b"static"
     );
 }

@@ -384,7 +384,7 @@ fn a_missing_spool_is_created() {
         .field("qqfilename", "m.txt")
         .file("qqfile", "m.txt", "text/plain", b"made");
     assert_eq!(sb2.send(&Req::new("POST").xhr().form(form)).status, 200);
-    assert!(deep.join("complete/made-1/data").exists());
+    assert!(deep.join("complete/made-1").exists());
     drop(sb);
 }
 
