@@ -5,7 +5,8 @@
 //! Data flows one way: [`gateway`] (transport → [`gateway::Request`]) →
 //! [`protocol`] (widget protocols) → [`spool`] (the store).
 
-// One reviewed `unsafe` line takes over systemd's fd 3 (gateway::fastcgi).
+// Two reviewed `unsafe` calls: taking over systemd's fd 3 (gateway::fastcgi) and
+// starting writeback of a part while it streams in (spool::start_writeback).
 #![deny(unsafe_code)]
 
 pub mod admin;

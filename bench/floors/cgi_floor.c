@@ -1,21 +1,37 @@
 /* CGI floor: the work no upload handler can avoid, and nothing else.
  * Reads CONTENT_LENGTH bytes of body from stdin, writes them to a new file
- * in $FLOOR_DIR (created exclusively), fsyncs it, renames it into place, and
- * prints a small CGI answer. Built statically by bench/run. */
+ * in $FLOOR_DIR (created exclusively), fsyncs it, renames it into place,
+ * fsyncs the directory (without that the rename is not durable, and upspool's
+ * default makes an answered upload durable), and prints a small CGI answer.
+ *
+ * `cgi_floor record` also keeps a record of the upload the way any handler
+ * that remembers the client's file name must: a second small file, created,
+ * written, fsynced and renamed beside the data before the directory fsync.
+ * Built statically by bench/run. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-int main(void) {
+static int write_new(const char *path, const char *buf, size_t len) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) return -1;
+    if (write(fd, buf, len) != (ssize_t)len) { close(fd); return -1; }
+    fsync(fd);
+    return close(fd);
+}
+
+int main(int argc, char **argv) {
     const char *len_s = getenv("CONTENT_LENGTH");
     const char *dir = getenv("FLOOR_DIR");
+    int keep_record = argc > 1 && strcmp(argv[1], "record") == 0;
     long len = len_s ? atol(len_s) : 0;
     char tmp[4096], dst[4096];
     if (!dir) dir = "/tmp";
-    snprintf(tmp, sizeof tmp, "%s/tmp-%d-%ld", dir, getpid(), (long)random());
-    snprintf(dst, sizeof dst, "%s/file-%d-%ld", dir, getpid(), (long)random());
+    long tag = (long)getpid() * 100000 + random() % 100000;
+    snprintf(tmp, sizeof tmp, "%s/tmp-%ld", dir, tag);
+    snprintf(dst, sizeof dst, "%s/file-%ld", dir, tag);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd < 0) { fputs("Status: 500 Internal Server Error\r\n\r\n", stdout); return 0; }
     static char buf[256 * 1024];
@@ -28,6 +44,16 @@ int main(void) {
     fsync(fd);
     close(fd);
     rename(tmp, dst);
+    if (keep_record) {
+        char rtmp[4096], rdst[4096], rec[256];
+        int n = snprintf(rec, sizeof rec, "{\"id\":\"file-%ld\",\"name\":\"a.bin\",\"size\":%s,\"complete\":true}",
+                         tag, len_s ? len_s : "0");
+        snprintf(rtmp, sizeof rtmp, "%s/tmp-%ld.json", dir, tag);
+        snprintf(rdst, sizeof rdst, "%s/file-%ld.json", dir, tag);
+        if (write_new(rtmp, rec, (size_t)n) == 0) rename(rtmp, rdst);
+    }
+    int d = open(dir, O_RDONLY | O_DIRECTORY);
+    if (d >= 0) { fsync(d); close(d); }
     fputs("Status: 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{\"success\":true}", stdout);
     return 0;
 }

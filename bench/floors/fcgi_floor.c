@@ -26,7 +26,13 @@ int main(void) {
             if (fd >= 0) write(fd, buf, n);
             len -= (long)n;
         }
-        if (fd >= 0) { fsync(fd); close(fd); rename(tmp, dst); }
+        if (fd >= 0) {
+            fsync(fd);
+            close(fd);
+            rename(tmp, dst);
+            int d = open(dir, O_RDONLY | O_DIRECTORY); /* the rename made durable */
+            if (d >= 0) { fsync(d); close(d); }
+        }
         printf("Status: 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{\"success\":true}");
     }
     return 0;
