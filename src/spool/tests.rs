@@ -165,7 +165,18 @@ fn gc_removes_old_entries_and_skips_locked_ones() {
     drop(held);
 }
 
-/// The files of one id, as the spool names them.
+/// Waits past a one-second age limit for incomplete uploads and debris;
+/// complete uploads are kept.
+fn after_a_second_incomplete_expires() -> GcPolicy {
+    std::thread::sleep(Duration::from_millis(1100));
+    GcPolicy {
+        incomplete_after: Duration::from_secs(1),
+        complete_after: Duration::from_secs(3600),
+        sample: None,
+    }
+}
+
+/// The names in one of the spool's directories, sorted.
 fn names(spool: &Spool, state: &str) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(spool.root().join(state))
         .unwrap()
@@ -248,12 +259,7 @@ fn files_without_a_record_are_not_an_upload_and_are_swept() {
     spool.lock(&id).unwrap().install(scratch, &mut r).unwrap();
     assert_eq!(fs::read(spool.data_path(COMPLETE, &id)).unwrap(), b"whole");
 
-    std::thread::sleep(Duration::from_millis(1100));
-    let policy = GcPolicy {
-        incomplete_after: Duration::from_secs(1),
-        complete_after: Duration::from_secs(3600),
-        sample: None,
-    };
+    let policy = after_a_second_incomplete_expires();
     let report = spool.gc(&policy).unwrap();
     // orphan-2's data, and orphan-1's variant-1 (its record lists no variants
     // but exists, so that file is left with its entry).
@@ -279,12 +285,7 @@ fn a_stale_incoming_record_beside_a_complete_upload_is_ignored_then_swept() {
     assert!(send_part(&spool, &id, &data, 100, 0));
     fs::write(spool.record_path(INCOMING, &id), stale).unwrap();
     assert!(matches!(spool.lookup(&id).unwrap(), Entry::Complete(_)));
-    std::thread::sleep(Duration::from_millis(1100));
-    let policy = GcPolicy {
-        incomplete_after: Duration::from_secs(1),
-        complete_after: Duration::from_secs(3600),
-        sample: None,
-    };
+    let policy = after_a_second_incomplete_expires();
     assert_eq!(spool.gc(&policy).unwrap().incomplete, 1);
     assert_eq!(names(&spool, INCOMING), Vec::<String>::new());
     assert!(matches!(spool.lookup(&id).unwrap(), Entry::Complete(_)));
