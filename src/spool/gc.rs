@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use super::{COMPLETE, INCOMING, RECORD_SUFFIX, Spool, SpoolError, TMP};
+use super::{COMPLETE, INCOMING, RECORD_SUFFIX, Spool, SpoolError, TMP, remove_if_present};
 use crate::spool::Id;
 
 /// What `gc` removes.
@@ -95,7 +95,7 @@ impl Spool {
             let path = self.root.join(TMP).join(&name);
             if !name.starts_with('.')
                 && older(&path, now, policy.incomplete_after)
-                && remove_file_or_dir(&path).is_ok()
+                && remove_if_present(&path).is_ok_and(|removed| removed)
             {
                 report.scratch += 1;
             }
@@ -116,13 +116,6 @@ impl Spool {
                 f.metadata()?.modified()
             });
         touched.map_err(SpoolError::io("read the spool's clock"))
-    }
-}
-
-fn remove_file_or_dir(path: &Path) -> std::io::Result<()> {
-    match fs::symlink_metadata(path)?.is_dir() {
-        true => fs::remove_dir_all(path),
-        false => fs::remove_file(path),
     }
 }
 
