@@ -465,6 +465,73 @@ def disk_floor(directory, size):
     return size / elapsed / 1e6
 
 
+def drop_caches():
+    """Evicts the page cache (root only), so the next read comes from the disk.
+    Returns False where that is not allowed."""
+    try:
+        subprocess.run(["sync"], check=False)
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def bench_restore(lab, spool, port, data_file, size, reps):
+    """Restore of a stored file, side by side with what reads it fastest:
+    `cat` to /dev/null (the page cache alone), the loopback TCP floor (the
+    file sent with sendfile to a reading process, no HTTP), nginx serving the
+    file itself with sendfile, and upspool's answer through nginx → FastCGI
+    and from `upspool serve`. Hot (the file just written, in the page cache)
+    and, where the page cache can be dropped, cold (read from the disk)."""
+    uid = upload_filepond(port, data_file, size)
+    stored = os.path.join(spool, "complete", uid)
+    static_port, serve_port = free_port(), free_port()
+    static = lab.nginx([(static_port, f"location /static/ {{ sendfile on; alias {os.path.dirname(stored)}/; }}\n")])
+    serve = lab.start([BIN, "serve", "--listen", f"127.0.0.1:{serve_port}"],
+                      {"UPSPOOL_DIR": spool, "UPSPOOL_GC_PROBABILITY": "0"}, log="restore-serve.log")
+    wait_for(f"127.0.0.1:{serve_port}")
+
+    def timed(fn):
+        t = time.perf_counter()
+        fn()
+        return size / (time.perf_counter() - t) / 1e6
+
+    def curl(url):
+        out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", url],
+                             capture_output=True, text=True).stdout
+        assert out == f"200 {size}", (url, out)
+
+    def tcp_floor():
+        out = subprocess.run([os.path.join(FLOORS, "tcp_floor"), stored], capture_output=True, text=True, check=True)
+        return size / float(out.stdout.split()[1]) / 1e6
+
+    ways = {"cat": lambda: timed(lambda: subprocess.run(f"cat {stored} > /dev/null", shell=True, check=True)),
+            "tcp_floor": tcp_floor,
+            "nginx_static": lambda: timed(lambda: curl(f"http://127.0.0.1:{static_port}/static/{uid}")),
+            "restore_fastcgi": lambda: timed(lambda: curl(f"http://127.0.0.1:{port}/upload?restore={uid}")),
+            "restore_serve": lambda: timed(lambda: curl(f"http://127.0.0.1:{serve_port}/upload?restore={uid}"))}
+    row = {"size_mib": size // MIB}
+    for cache in ["hot", "cold"]:
+        if cache == "cold" and not drop_caches():
+            break
+        got = {k: [] for k in ways}
+        for _ in range(max(reps, 3)):
+            for k, fn in ways.items():
+                if cache == "cold":
+                    drop_caches()
+                got[k].append(fn())
+        med = {k: statistics.median(v) for k, v in got.items()}
+        row[cache] = {**{f"{k}_mb_per_s": round(v, 1) for k, v in med.items()},
+                      "serve_to_cat": round(med["restore_serve"] / med["cat"], 2),
+                      "fastcgi_to_cat": round(med["restore_fastcgi"] / med["cat"], 2),
+                      "serve_to_tcp_floor": round(med["restore_serve"] / med["tcp_floor"], 2),
+                      "fastcgi_to_tcp_floor": round(med["restore_fastcgi"] / med["tcp_floor"], 2)}
+    lab.stop(static)
+    lab.stop(serve)
+    return row
+
+
 def bench_large(smoke):
     sizes = [8 * MIB] if smoke else [256 * MIB, 1024 * MIB]
     reps = 1 if smoke else 3
@@ -518,36 +585,7 @@ def bench_large(smoke):
             os.remove(dest)
             peaks = [int(x) for x in open(lab.path(f"cgi-{size}-rss.txt")).read().split() if x.isdigit()]
             memory.append({"mode": "CGI process (largest of all requests)", "size_mib": size // MIB, "peak_rss_kib": max(peaks)})
-            # Restore of the file against a plain cat of it (both from the page
-            # cache), and against nginx serving the same file itself (sendfile):
-            # the fastest any answer through nginx can be.
-            uid = upload_filepond(port, data_file, size)
-            stored = os.path.join(spool, "complete", uid)
-            static_port = free_port()
-            static = lab.nginx([(static_port, f"location /static/ {{ alias {os.path.dirname(stored)}/; }}\n")])
-            statics = []
-            for _ in range(reps):
-                t = time.perf_counter()
-                out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                                      f"http://127.0.0.1:{static_port}/static/{uid}"], capture_output=True, text=True).stdout
-                statics.append(size / (time.perf_counter() - t) / 1e6)
-                assert out == "200", out
-            lab.stop(static)
-            cats, gets = [], []
-            for _ in range(reps):
-                t = time.perf_counter()
-                subprocess.run(f"cat {stored} > /dev/null", shell=True, check=True)
-                cats.append(size / (time.perf_counter() - t) / 1e6)
-                t = time.perf_counter()
-                out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
-                                      f"http://127.0.0.1:{port}/upload?restore={uid}"], capture_output=True, text=True).stdout
-                gets.append(size / (time.perf_counter() - t) / 1e6)
-                assert out == f"200 {size}", out
-            restore.append({"size_mib": size // MIB, "restore_mb_per_s": round(statistics.median(gets), 1),
-                            "cat_mb_per_s": round(statistics.median(cats), 1),
-                            "nginx_static_mb_per_s": round(statistics.median(statics), 1),
-                            "ratio_to_cat": round(statistics.median(gets) / statistics.median(cats), 2),
-                            "ratio_to_nginx_static": round(statistics.median(gets) / statistics.median(statics), 2)})
+            restore.append(bench_restore(lab, spool, port, data_file, size, reps))
             for p in [nginx, proc]:
                 lab.stop(p)
             os.remove(data_file)
@@ -635,7 +673,9 @@ def report(name, result):
     elif name == "large":
         table(result["rows"], ["flow", "size_mib", "mb_per_s", "disk_floor_mb_per_s", "ratio_to_floor", "completion_ms"])
         table(result["memory"], ["mode", "size_mib", "peak_rss_kib"])
-        table(result["restore"], ["size_mib", "restore_mb_per_s", "cat_mb_per_s", "nginx_static_mb_per_s", "ratio_to_cat", "ratio_to_nginx_static"])
+        flat = [{"size_mib": r["size_mib"], "cache": c, **r[c]} for r in result["restore"] for c in ["hot", "cold"] if c in r]
+        table(flat, ["size_mib", "cache", "cat_mb_per_s", "tcp_floor_mb_per_s", "nginx_static_mb_per_s", "restore_fastcgi_mb_per_s",
+                     "restore_serve_mb_per_s", "serve_to_cat", "fastcgi_to_cat", "serve_to_tcp_floor", "fastcgi_to_tcp_floor"])
     elif name == "scale":
         table(result["workers"], ["workers", "rps", "p50_ms", "p99_ms"])
         table(result["parallel_large"], ["simultaneous", "each_mib", "aggregate_mb_per_s"])

@@ -125,7 +125,7 @@ fn path_info(env: &Environment) -> String {
 }
 
 /// Writes a CGI response (`Status:` line, headers, blank line, body).
-pub fn write_response(out: &mut dyn Write, response: Response, head: bool) -> io::Result<()> {
+pub fn write_response<W: Write>(out: &mut W, response: Response, head: bool) -> io::Result<()> {
     let mut header = format!(
         "Status: {} {}\r\n",
         response.status,

@@ -443,6 +443,9 @@ pub fn read_content(r: &mut impl Read, h: &Header) -> Result<Vec<u8>, ConnError>
     Ok(content)
 }
 
+/// The largest record content that needs no padding (a multiple of 8).
+const FULL_RECORD: usize = u16::MAX as usize & !7;
+
 fn write_record(w: &mut impl Write, kind: u8, id: u16, content: &[u8]) -> io::Result<()> {
     for piece in content
         .chunks(u16::MAX as usize)
@@ -701,8 +704,9 @@ impl Connection {
         let drained = body.aborted || body.drain(DRAIN_LIMIT);
         let aborted = body.aborted;
         if !aborted {
+            // One record's worth: a large body goes out in full-size records.
             let mut out = BufWriter::with_capacity(
-                32 * 1024,
+                FULL_RECORD,
                 RecordWriter {
                     inner: &mut self.writer,
                     id,

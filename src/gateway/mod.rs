@@ -78,8 +78,10 @@ impl Body {
         self.len() == 0
     }
 
-    /// Copies the body to `out`.
-    pub fn write_to(self, out: &mut dyn io::Write) -> io::Result<()> {
+    /// Copies the body to `out`. Generic on purpose: with the concrete writer
+    /// known, `io::copy` reads a file straight into a `BufWriter`'s buffer,
+    /// and sends it with `sendfile(2)` when `out` is a socket (`serve`).
+    pub fn write_to<W: io::Write + ?Sized>(self, out: &mut W) -> io::Result<()> {
         match self {
             Body::Empty => Ok(()),
             Body::Bytes(b) => out.write_all(&b),
