@@ -202,15 +202,19 @@ def rss_kib(pid):
 BOUNDARY = "----upspoolbenchQ9Zk2Lr"
 
 
-def form(fields, file_field, filename, data):
-    out = bytearray()
+def form_around(fields, file_field, filename):
+    """A multipart body's bytes before and after the file's content."""
+    head = bytearray()
     for k, v in fields:
-        out += f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-    out += (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{filename}"\r\n'
-            f"Content-Type: application/octet-stream\r\n\r\n").encode()
-    out += data
-    out += f"\r\n--{BOUNDARY}--\r\n".encode()
-    return bytes(out)
+        head += f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+    head += (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{filename}"\r\n'
+             f"Content-Type: application/octet-stream\r\n\r\n").encode()
+    return bytes(head), f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+def form(fields, file_field, filename, data):
+    head, tail = form_around(fields, file_field, filename)
+    return head + data + tail
 
 
 FORM_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
@@ -366,14 +370,28 @@ def bench_small(smoke):
 
 
 class Client:
-    """A keep-alive HTTP client for one front."""
+    """A keep-alive HTTP client for one front. File bodies go out with
+    sendfile(2), so the client copies no upload bytes itself: on two cores
+    every copy it made would be taken from the server being measured."""
 
     def __init__(self, port):
         self.port = port
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
 
     def send(self, method, path, body=None, headers=None):
-        self.conn.request(method, path, body=body, headers=headers or {})
+        """`body` is bytes, or a list of bytes and (file, offset, count) pieces."""
+        pieces = [] if body is None else [body] if isinstance(body, bytes) else body
+        length = sum(len(p) if isinstance(p, bytes) else p[2] for p in pieces)
+        self.conn.putrequest(method, path, skip_accept_encoding=True)
+        for k, v in {**(headers or {}), "Content-Length": str(length)}.items():
+            self.conn.putheader(k, v)
+        self.conn.endheaders()
+        for p in pieces:
+            if isinstance(p, bytes):
+                self.conn.sock.sendall(p)
+            else:
+                f, offset, count = p
+                self.conn.sock.sendfile(f, offset, count)
         r = self.conn.getresponse()
         data = r.read()
         return r.status, r.getheaders(), data
@@ -386,28 +404,38 @@ def upload_filepond(port, data_file, size, chunk=5 * MIB):
     assert st == 201, (st, body)
     tid = body.decode()
     with open(data_file, "rb") as f:
-        off = 0
-        while off <= size:
-            piece = f.read(chunk)
-            st, _, b = c.send("PATCH", f"/upload?patch={tid}", piece, {
+        for off in range(0, size, chunk):
+            st, _, b = c.send("PATCH", f"/upload?patch={tid}", [(f, off, min(chunk, size - off))], {
                 "Content-Type": "application/offset+octet-stream", "Upload-Offset": str(off),
                 "Upload-Length": str(size), "Upload-Name": "big.bin"})
             assert st == 204, (st, b)
-            off += chunk
     return tid
 
 
-def fu_part(c, uid, index, piece, size, part, parts):
-    body = form([("qqpartindex", index), ("qqpartbyteoffset", index * part), ("qqchunksize", len(piece)),
-                 ("qqtotalparts", parts), ("qqtotalfilesize", size), ("qquuid", uid), ("qqfilename", "big.bin")],
-                "qqfile", "blob", piece)
-    st, _, b = c.send("POST", "/upload", body, {"Content-Type": FORM_TYPE, "X-Requested-With": "XMLHttpRequest"})
+def upload_chunk_floor(port, data_file, size, chunk=5 * MIB):
+    """The FilePond PATCH flow against the FastCGI floor (bench/floors/fcgi_floor.c):
+    the same requests through the same nginx, each part only written and fdatasynced."""
+    c = Client(port)
+    with open(data_file, "rb") as f:
+        for off in range(0, size, chunk):
+            st, _, b = c.send("PATCH", "/upload", [(f, off, min(chunk, size - off))],
+                              {"Content-Type": "application/offset+octet-stream", "Upload-Offset": str(off)})
+            assert st == 204, (st, b)
+
+
+def fu_part(c, uid, index, f, size, part, parts):
+    count = min(part, size - index * part)
+    head, tail = form_around([("qqpartindex", index), ("qqpartbyteoffset", index * part), ("qqchunksize", count),
+                              ("qqtotalparts", parts), ("qqtotalfilesize", size), ("qquuid", uid),
+                              ("qqfilename", "big.bin")], "qqfile", "blob")
+    st, _, b = c.send("POST", "/upload", [head, (f, index * part, count), tail],
+                      {"Content-Type": FORM_TYPE, "X-Requested-With": "XMLHttpRequest"})
     assert st == 200 and b.startswith(b'{"name"'), (st, b)
 
 
 def fu_done(c, uid, size, parts):
     body = f"qquuid={uid}&qqfilename=big.bin&qqtotalfilesize={size}&qqtotalparts={parts}"
-    st, _, b = c.send("POST", "/upload?done", body, {"Content-Type": "application/x-www-form-urlencoded"})
+    st, _, b = c.send("POST", "/upload?done", body.encode(), {"Content-Type": "application/x-www-form-urlencoded"})
     assert st == 200, (st, b)
 
 
@@ -425,8 +453,7 @@ def upload_fu(port, data_file, size, part=5 * MIB, concurrent=1):
                     if not indices:
                         return
                     i = indices.pop(0)
-                f.seek(i * part)
-                fu_part(c, uid, i, f.read(part), size, part, parts)
+                fu_part(c, uid, i, f, size, part, parts)
 
     threads = [threading.Thread(target=worker) for _ in range(concurrent)]
     [t.start() for t in threads]
@@ -550,8 +577,14 @@ def bench_large(smoke):
             wrap_sock = lab.fcgiwrap(f"wrap-{size}")
             script = lab.cgi_script(f"cgi-{size}", wrap_time=True)
             cgi_spool = lab.path(f"spool-cgi-{size}")
-            port, cgi_port = free_port(), free_port()
-            nginx = lab.nginx([(port, fastcgi_site(sock)), (cgi_port, fcgiwrap_site(wrap_sock, script))])
+            port, cgi_port, floor_port = free_port(), free_port(), free_port()
+            floor_dir = lab.spool(f"floor-{size}")
+            floor_sock = lab.path(f"floor-{size}.sock")
+            floor_proc = lab.start(["spawn-fcgi", "-n", "-F", "1", "-s", floor_sock, "--",
+                                    "/usr/bin/env", f"FLOOR_DIR={floor_dir}", os.path.join(FLOORS, "fcgi_floor")])
+            wait_for(f"unix:{floor_sock}")
+            nginx = lab.nginx([(port, fastcgi_site(sock)), (cgi_port, fcgiwrap_site(wrap_sock, script)),
+                               (floor_port, floor_fastcgi_site(floor_sock, floor_dir))])
             flows = [("FilePond PATCH", lambda: upload_filepond(port, data_file, size)),
                      ("Fine Uploader sequential", lambda: upload_fu(port, data_file, size)),
                      ("Fine Uploader 3 concurrent + done", lambda: upload_fu(port, data_file, size, concurrent=3))]
@@ -562,18 +595,26 @@ def bench_large(smoke):
                     floor = disk_floor(spool, size)
                     settle()
                     t = time.perf_counter()
+                    upload_chunk_floor(floor_port, data_file, size)
+                    chunk_floor = size / (time.perf_counter() - t) / 1e6
+                    os.remove(os.path.join(floor_dir, "chunked"))
+                    settle()
+                    t = time.perf_counter()
                     uid = flow()
                     elapsed = time.perf_counter() - t
-                    speeds.append((size / elapsed / 1e6, floor))
+                    speeds.append((size / elapsed / 1e6, floor, chunk_floor))
                     completions.append(completion_ms(log, uid))
                     dest = lab.path("claimed")
                     claim(spool, uid, dest)
                     assert sha_file(dest) == want, f"{name}: SHA-256 differs"
                     os.remove(dest)
-                mbps = statistics.median(s for s, _ in speeds)
-                floor = statistics.median(f for _, f in speeds)
+                mbps = statistics.median(s for s, _, _ in speeds)
+                floor = statistics.median(f for _, f, _ in speeds)
+                chunk_floor = statistics.median(c for _, _, c in speeds)
                 rows.append({"flow": name, "size_mib": size // MIB, "mb_per_s": round(mbps, 1),
                              "disk_floor_mb_per_s": round(floor, 1), "ratio_to_floor": round(mbps / floor, 2),
+                             "chunk_floor_mb_per_s": round(chunk_floor, 1),
+                             "ratio_to_chunk_floor": round(mbps / chunk_floor, 2),
                              "completion_ms": statistics.median(c for c in completions if c is not None),
                              "sha256_equal": True})
             memory.append({"mode": "FastCGI process (all workers)", "size_mib": size // MIB, "peak_rss_kib": rss_kib(proc.pid)})
@@ -586,7 +627,7 @@ def bench_large(smoke):
             peaks = [int(x) for x in open(lab.path(f"cgi-{size}-rss.txt")).read().split() if x.isdigit()]
             memory.append({"mode": "CGI process (largest of all requests)", "size_mib": size // MIB, "peak_rss_kib": max(peaks)})
             restore.append(bench_restore(lab, spool, port, data_file, size, reps))
-            for p in [nginx, proc]:
+            for p in [nginx, proc, floor_proc]:
                 lab.stop(p)
             os.remove(data_file)
         return {"reps": reps, "rows": rows, "memory": memory, "restore": restore,
@@ -671,7 +712,8 @@ def report(name, result):
         table(result["rows"], ["target", "widget", "concurrency", "rps", "p50_ms", "p99_ms", "non_2xx"])
         print(result["ratios"], "\n")
     elif name == "large":
-        table(result["rows"], ["flow", "size_mib", "mb_per_s", "disk_floor_mb_per_s", "ratio_to_floor", "completion_ms"])
+        table(result["rows"], ["flow", "size_mib", "mb_per_s", "disk_floor_mb_per_s", "ratio_to_floor",
+                               "chunk_floor_mb_per_s", "ratio_to_chunk_floor", "completion_ms"])
         table(result["memory"], ["mode", "size_mib", "peak_rss_kib"])
         flat = [{"size_mib": r["size_mib"], "cache": c, **r[c]} for r in result["restore"] for c in ["hot", "cold"] if c in r]
         table(flat, ["size_mib", "cache", "cat_mb_per_s", "tcp_floor_mb_per_s", "nginx_static_mb_per_s", "restore_fastcgi_mb_per_s",

@@ -679,20 +679,27 @@ fn copy_bounded(
     let mut done = 0u64;
     let mut handed_to_disk = 0u64;
     loop {
+        // Fill the buffer before writing it: bodies arrive in pieces of a
+        // few KiB (FastCGI records, multipart chunks), and one pwrite per
+        // piece cost more CPU than the disk takes to store the bytes.
         // Ask for one byte more than allowed, to notice an overlong source.
         let want = (buf.len() as u64).min(max - done + 1) as usize;
-        let n = match src.read(&mut buf[..want]) {
-            Ok(0) => {
-                return Ok(Written {
-                    len: done,
-                    overflow: false,
-                });
+        let mut filled = 0;
+        let mut ended = false;
+        while filled < want {
+            match src.read(&mut buf[filled..want]) {
+                Ok(0) => {
+                    ended = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // What was read is not stored: the request fails as a whole
+                // and nothing records these bytes.
+                Err(e) => return Err(WriteError::Source(e)),
             }
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(WriteError::Source(e)),
-        };
-        let take = (n as u64).min(max - done) as usize;
+        }
+        let take = (filled as u64).min(max - done) as usize;
         if take > 0 {
             dst.write_all_at(&buf[..take], offset + done)
                 .map_err(SpoolError::io("write upload data"))?;
@@ -702,10 +709,10 @@ fn copy_bounded(
                 handed_to_disk = done;
             }
         }
-        if take < n {
+        if take < filled || ended {
             return Ok(Written {
                 len: done,
-                overflow: true,
+                overflow: take < filled,
             });
         }
     }
