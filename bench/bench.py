@@ -246,10 +246,17 @@ def bench_cgi(smoke):
         def fp():
             return form([("filepond", "{}")], "filepond", "a.bin", payload)
 
-        floor = os.path.join(FLOORS, "cgi_floor")
-        runs = {"upspool Fine Uploader": ([BIN], fu), "upspool FilePond": ([BIN], fp),
-                "upspool Fine Uploader (static build)": ([STATIC_BIN], fu),
-                "upspool FilePond (static build)": ([STATIC_BIN], fp),
+        # Every program runs from a copy, as installed into a cgi-bin: run
+        # straight from the linker's output, upspool started 0.17 ms and the
+        # floor 0.04 ms slower per request (measured on tmpfs, 1,000 runs).
+        installed = {}
+        for label, path in [("dynamic", BIN), ("static", STATIC_BIN), ("floor", os.path.join(FLOORS, "cgi_floor"))]:
+            installed[label] = lab.path(f"installed-{label}")
+            shutil.copy(path, installed[label])
+        floor = installed["floor"]
+        runs = {"upspool Fine Uploader": ([installed["dynamic"]], fu), "upspool FilePond": ([installed["dynamic"]], fp),
+                "upspool Fine Uploader (static build)": ([installed["static"]], fu),
+                "upspool FilePond (static build)": ([installed["static"]], fp),
                 "CGI floor (static C)": ([floor], fu),
                 "CGI floor + record (static C)": ([floor, "record"], fu)}
         times = {k: [] for k in runs}

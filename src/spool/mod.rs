@@ -51,6 +51,10 @@ const RECORD_SUFFIX: &str = ".json";
 
 /// Size of the copy buffer between a request body and a data file.
 const COPY_BUFFER: usize = 256 * 1024;
+/// The copy buffer's size until a body proves larger: most single-request
+/// uploads are small, and a 256 KiB buffer costs a CGI process an mmap, its
+/// page faults and an munmap.
+const FIRST_COPY_BUFFER: usize = 16 * 1024;
 
 /// While a body streams in, its bytes are handed to the disk every this many
 /// bytes (without waiting), so the disk writes while the network delivers and
@@ -675,10 +679,13 @@ fn copy_bounded(
     offset: u64,
     max: u64,
 ) -> Result<Written, WriteError> {
-    let mut buf = vec![0u8; COPY_BUFFER];
+    let mut buf = vec![0u8; FIRST_COPY_BUFFER];
     let mut done = 0u64;
     let mut handed_to_disk = 0u64;
     loop {
+        if done > 0 && buf.len() < COPY_BUFFER {
+            buf = vec![0u8; COPY_BUFFER];
+        }
         // Fill the buffer before writing it: bodies arrive in pieces of a
         // few KiB (FastCGI records, multipart chunks), and one pwrite per
         // piece cost more CPU than the disk takes to store the bytes.

@@ -219,7 +219,11 @@ fn static_release_build() {
             "--bin",
             "upspool",
         ])
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        // The README's static build, flags and all.
+        .env(
+            "RUSTFLAGS",
+            r#"-C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom""#,
+        )
         .env("CARGO_TARGET_DIR", &target_dir)
         .current_dir(ROOT)
         .status()
