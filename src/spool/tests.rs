@@ -144,6 +144,42 @@ fn bounded_copy_reports_overflow_and_stores_only_the_allowed_bytes() {
     assert_eq!(back, b"0123");
 }
 
+/// A body that arrives a few bytes at a time, like FastCGI records.
+struct Trickle<'a>(&'a [u8]);
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.len().min(buf.len()).min(1000);
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn bounded_copy_of_a_trickled_body_across_buffer_sizes() {
+    // Lengths around the first buffer (16 KiB), the full buffer (256 KiB)
+    // and a multiple of it, each at its exact bound and one byte over it.
+    for len in [0, 1, 16 * 1024, 16 * 1024 + 1, 300_000, 3 * 256 * 1024 + 5] {
+        let data = payload(len);
+        for (max, overflow) in [
+            (len as u64, false),
+            ((len as u64).saturating_sub(1), len > 0),
+        ] {
+            let (_dir, spool) = spool();
+            let mut scratch = spool.scratch().unwrap();
+            let w = scratch.write_file(&mut Trickle(&data), max).unwrap();
+            assert_eq!(w, Written { len: max, overflow }, "len {len}, max {max}");
+            let mut back = Vec::new();
+            scratch.data().unwrap().read_to_end(&mut back).unwrap();
+            assert!(
+                back == data[..max as usize],
+                "len {len}, max {max}: bytes differ"
+            );
+        }
+    }
+}
+
 #[test]
 fn gc_removes_old_entries_and_skips_locked_ones() {
     let (_dir, spool) = spool();
