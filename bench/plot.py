@@ -32,11 +32,15 @@ def large_charts(r):
     for flow in flows:
         rows = [x for x in r["rows"] if x["flow"] == flow]
         ax.plot([x["size_mib"] for x in rows], [x["mb_per_s"] for x in rows], marker="o", label=flow)
-    floor = {}
-    for x in r["rows"]:
-        floor.setdefault(x["size_mib"], []).append(x["disk_floor_mb_per_s"])
-    sizes = sorted(floor)
-    ax.plot(sizes, [sorted(floor[s])[len(floor[s]) // 2] for s in sizes], "k--", label="disk floor (dd conv=fdatasync)")
+    for key, style, label in [("disk_floor_mb_per_s", "k--", "disk floor (dd conv=fdatasync)"),
+                              ("chunk_floor_mb_per_s", "k:", "chunk floor (5 MiB PATCH via nginx to libfcgi, fdatasync each)")]:
+        floor = {}
+        for x in r["rows"]:
+            if key in x:
+                floor.setdefault(x["size_mib"], []).append(x[key])
+        sizes = sorted(floor)
+        if sizes:
+            ax.plot(sizes, [sorted(floor[s])[len(floor[s]) // 2] for s in sizes], style, label=label)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("file size (MiB)")
     ax.set_ylabel("MB/s, end to end through nginx")
