@@ -378,18 +378,36 @@ impl Spool {
     /// Writes `record` to a new file in `tmp/` and makes it durable, ready to
     /// be renamed into place.
     fn stage_record(&self, record: &Record) -> Result<PathBuf, SpoolError> {
+        self.stage_record_after(record, || Ok(()))
+    }
+
+    /// `stage_record`, running `sync_data` (the fsync of the upload's data)
+    /// between writing the record and fsyncing it. Both new files are then
+    /// in the page cache when the first fsync runs, so it writes their shared
+    /// inode and directory blocks once and the record's fsync has less left
+    /// to wait for (on the benchmark disk a C program doing the same saved
+    /// 0.05–0.15 ms per upload, about a tenth of a CGI request).
+    fn stage_record_after(
+        &self,
+        record: &Record,
+        sync_data: impl FnOnce() -> Result<(), SpoolError>,
+    ) -> Result<PathBuf, SpoolError> {
         let text = serde_json::to_vec(record).map_err(|e| SpoolError::Io {
             action: "encode a record",
             source: io::Error::other(e),
         })?;
         let tmp = self.tmp_path(RECORD_SUFFIX)?;
-        let written = create_new(&tmp).and_then(|mut f| {
-            f.write_all(&text)?;
-            f.sync_all()
-        });
-        if let Err(e) = written {
+        let staged = create_new(&tmp)
+            .and_then(|mut f| f.write_all(&text).map(|()| f))
+            .map_err(SpoolError::io("write an upload record"))
+            .and_then(|f| {
+                sync_data()?;
+                f.sync_all()
+                    .map_err(SpoolError::io("write an upload record"))
+            });
+        if let Err(e) = staged {
             let _ = fs::remove_file(&tmp);
-            return Err(SpoolError::io("write an upload record")(e));
+            return Err(e);
         }
         Ok(tmp)
     }
@@ -507,12 +525,14 @@ impl Locked<'_> {
     /// (the step that makes it complete), then the incoming record removed.
     pub fn complete(&self, record: &mut Record) -> Result<(), SpoolError> {
         let data = self.spool.data_path(INCOMING, &self.id);
-        open_nofollow(&data)
-            .and_then(|f| f.sync_all())
-            .map_err(SpoolError::io("store upload data"))?;
+        let data_file = open_nofollow(&data).map_err(SpoolError::io("store upload data"))?;
         record.complete = true;
         record.updated = unix_now();
-        let staged = self.spool.stage_record(record)?;
+        let staged = self.spool.stage_record_after(record, || {
+            data_file
+                .sync_all()
+                .map_err(SpoolError::io("store upload data"))
+        })?;
         let placed = fs::rename(&data, self.spool.data_path(COMPLETE, &self.id))
             .and_then(|()| fs::rename(&staged, self.spool.record_path(COMPLETE, &self.id)));
         if let Err(e) = placed {
@@ -538,10 +558,9 @@ impl Locked<'_> {
             return Ok(Installed::Kept(existing));
         }
         self.remove_state(INCOMING)?;
-        scratch.sync()?;
         record.complete = true;
         record.updated = unix_now();
-        let staged = self.spool.stage_record(record)?;
+        let staged = self.spool.stage_record_after(record, || scratch.sync())?;
         // Data and variants first, the record last: until the record's rename
         // the id is not complete, and leftovers of a crash are replaced by the
         // next upload of the id or removed by gc.
