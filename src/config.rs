@@ -36,6 +36,10 @@ pub struct Config {
     pub lock_timeout: Duration,
     /// `workers` / `UPSPOOL_WORKERS`: FastCGI and HTTP worker threads; 0 = from the core count.
     pub workers: usize,
+    /// `accel_redirect` / `UPSPOOL_ACCEL_REDIRECT`: the URI prefix of an nginx
+    /// `internal` location aliasing the spool directory. When set, restores
+    /// answer with `X-Accel-Redirect` and nginx sends the file itself.
+    pub accel_redirect: Option<String>,
 }
 
 /// Which origins may use the endpoint cross-origin.
@@ -81,6 +85,7 @@ const KEYS: &[(&str, &str)] = &[
     ("gc_probability", "UPSPOOL_GC_PROBABILITY"),
     ("lock_timeout", "UPSPOOL_LOCK_TIMEOUT"),
     ("workers", "UPSPOOL_WORKERS"),
+    ("accel_redirect", "UPSPOOL_ACCEL_REDIRECT"),
 ];
 
 /// Default maximum file size: 10 GiB.
@@ -300,7 +305,36 @@ impl Config {
                     n as usize
                 }
             },
+            accel_redirect: match get("accel_redirect") {
+                None => None,
+                Some((v, src)) => {
+                    accel_prefix(&v.string(src)?).map_err(|e| ConfigError(format!("{src}: {e}")))?
+                }
+            },
         })
+    }
+}
+
+/// An `accel_redirect` prefix: empty (off), or an absolute URI path ending in
+/// `/` made of plain segments, so that nginx maps it to exactly one location
+/// and nothing in it needs escaping.
+fn accel_prefix(text: &str) -> Result<Option<String>, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s != "."
+            && s != ".."
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    };
+    match text.strip_prefix('/').and_then(|t| t.strip_suffix('/')) {
+        Some(inner) if inner.split('/').all(plain) => Ok(Some(text.to_string())),
+        _ => Err(format!(
+            "`{text}` is not a location prefix like `/upspool-files/` (absolute, ending in `/`, \
+             letters, digits and `-._~` between the slashes)"
+        )),
     }
 }
 
@@ -503,5 +537,32 @@ mod tests {
                 "http://b.example:8080".into()
             ])
         );
+    }
+
+    #[test]
+    fn accel_redirect_takes_only_a_plain_location_prefix() {
+        assert_eq!(load(None, &[]).unwrap().accel_redirect, None);
+        let c = load(Some("accel_redirect = \"/upspool-files/\""), &[]).unwrap();
+        assert_eq!(c.accel_redirect.as_deref(), Some("/upspool-files/"));
+        let c = load(None, &[("UPSPOOL_ACCEL_REDIRECT", "/internal/spool_1/")]).unwrap();
+        assert_eq!(c.accel_redirect.as_deref(), Some("/internal/spool_1/"));
+        assert_eq!(
+            load(None, &[("UPSPOOL_ACCEL_REDIRECT", "")])
+                .unwrap()
+                .accel_redirect,
+            None
+        );
+        for bad in [
+            "upspool/", "/upspool", "/", "//x/", "/a/../b/", "/a/./", "/a b/", "/a?x/", "/a%2e/",
+            "/é/",
+        ] {
+            let e = load(None, &[("UPSPOOL_ACCEL_REDIRECT", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("UPSPOOL_ACCEL_REDIRECT") && e.contains("location prefix"),
+                "{bad}: {e}"
+            );
+        }
     }
 }

@@ -1224,6 +1224,39 @@ fn fp_61_claim_refused(m: Mode) {
     assert_eq!(offset_of(&sb, &id), 5);
 }
 
+/// With `accel_redirect` set, a restore answers with the file's headers and
+/// the internal location of its data, and no body; nginx sends the file
+/// (tests/e2e/servers.rs checks that part). Unknown ids still get upspool's 404.
+fn restore_with_accel_redirect(m: Mode) {
+    let sb = Sandbox::with_env(m, &[("UPSPOOL_ACCEL_REDIRECT", "/upspool-files/")]);
+    let id = sb
+        .send(&process("{}", &[("page.html", "text/html", b"<script>")]))
+        .text();
+    let r = sb.restore(&id);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("x-accel-redirect"),
+        Some(format!("/upspool-files/complete/{id}").as_str())
+    );
+    assert!(r.body.is_empty());
+    assert_eq!(r.header("content-type"), Some("text/html"));
+    assert!(
+        r.header("content-disposition")
+            .unwrap()
+            .starts_with("attachment;")
+    );
+    assert_eq!(r.header("content-security-policy"), Some("sandbox"));
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    // The data is where the location says, relative to the spool.
+    let stored = sb.sandbox_path().join("spool/complete").join(&id);
+    assert_eq!(std::fs::read(stored).unwrap(), b"<script>");
+    let missing = sb.restore("no-such-id");
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.header("x-accel-redirect"), None);
+    assert_eq!(sb.restore("../complete").status, 400);
+}
+
 /// Both widgets share one spool: a Fine Uploader upload restores and claims by id.
 fn shared_namespace(m: Mode) {
     let sb = Sandbox::new(m);
@@ -1343,4 +1376,5 @@ in_every_mode!(
     fp_60_claim,
     fp_61_claim_refused,
     shared_namespace,
+    restore_with_accel_redirect,
 );

@@ -26,13 +26,29 @@ fn inline_safe(media_type: &str) -> bool {
 
 /// A `200` answer streaming `len` bytes of `file`.
 pub fn file_response(name: &str, media_type: Option<&str>, file: File, len: u64) -> Response {
+    file_headers(name, media_type)
+        .header("Content-Length", len.to_string())
+        .body(Body::File(file, len))
+}
+
+/// A `200` answer whose body nginx sends itself from the internal location
+/// `location` (`X-Accel-Redirect`, for `accel_redirect`). nginx keeps only
+/// `Content-Type`, `Content-Disposition` and `Cache-Control` from it; the
+/// internal location in `deploy/nginx-accel-redirect.conf` adds the others
+/// back from `$upstream_http_*`.
+pub fn accel_response(name: &str, media_type: Option<&str>, location: String) -> Response {
+    file_headers(name, media_type).header("X-Accel-Redirect", location)
+}
+
+/// The headers of a stored file's answer: its type, its name, and, for any
+/// type a browser could run, `attachment` with a sandboxing CSP.
+fn file_headers(name: &str, media_type: Option<&str>) -> Response {
     let media_type = media_type
         .and_then(normalize_type)
         .unwrap_or_else(|| "application/octet-stream".into());
     let safe = inline_safe(&media_type);
     let mut response = private(Response::new(200))
         .header("Content-Type", media_type)
-        .header("Content-Length", len.to_string())
         .header(
             "Content-Disposition",
             content_disposition(if safe { "inline" } else { "attachment" }, name),
@@ -40,7 +56,7 @@ pub fn file_response(name: &str, media_type: Option<&str>, file: File, len: u64)
     if !safe {
         response.set_header("Content-Security-Policy", "sandbox");
     }
-    response.body(Body::File(file, len))
+    response
 }
 
 /// `<type>; filename="<ascii fallback>"; filename*=UTF-8''<RFC 8187>` (RFC 6266).

@@ -8,14 +8,16 @@ use std::io::{self, Read};
 
 use serde_json::{Map, Value};
 
-use super::download::file_response;
+use super::download::{accel_response, file_response};
 use super::multipart::Part;
 use super::names::{clean_name, extension_allowed, guess_type, stored_type};
 use super::params::Params;
 use super::{Handler, private, text};
 use crate::gateway::{Body, Headers, Request, Response};
 use crate::log;
-use crate::spool::{Entry, Id, Installed, Protocol, Record, SpoolError, Variant, WriteError};
+use crate::spool::{
+    Entry, Id, Installed, Protocol, Record, Spool, SpoolError, Variant, WriteError,
+};
 
 /// Largest metadata part (§3).
 const MAX_METADATA: usize = 64 * 1024;
@@ -515,14 +517,14 @@ fn restore(h: &Handler, id: &Id) -> Outcome {
             "There is no complete upload with this id.",
         ));
     };
-    let len = record.size.unwrap_or(record.received);
     let name = record.name.clone().unwrap_or_else(|| id.to_string());
-    Ok(file_response(
-        &name,
-        record.media_type.as_deref(),
-        file,
-        len,
-    ))
+    let media_type = record.media_type.as_deref();
+    if let Some(prefix) = &h.config.accel_redirect {
+        let location = format!("{prefix}{}", Spool::complete_data_name(id));
+        return Ok(accel_response(&name, media_type, location));
+    }
+    let len = record.size.unwrap_or(record.received);
+    Ok(file_response(&name, media_type, file, len))
 }
 
 /// `GET ?load=<source>` (§7): a file below the configured load directory.

@@ -326,6 +326,13 @@ impl Spool {
             })
     }
 
+    /// Where a complete upload's data lives relative to the spool directory,
+    /// in the documented layout (`complete/<id>`). For a web server that
+    /// serves the spool itself (`accel_redirect`); never a path to open.
+    pub fn complete_data_name(id: &Id) -> String {
+        format!("{COMPLETE}/{id}")
+    }
+
     /// A complete upload's record and its data, opened for reading. The open
     /// file stays readable even if the entry is deleted or claimed meanwhile.
     pub fn open_complete(&self, id: &Id) -> Result<Option<(Record, File)>, SpoolError> {

@@ -42,6 +42,145 @@ fn nginx_fastcgi_unix() {
     site.upload_both_widgets("/upload");
 }
 
+/// `accel_redirect` with `deploy/nginx-accel-redirect.conf`, upspool as FastCGI.
+#[test]
+fn nginx_accel_redirect_fastcgi() {
+    if !have("nginx") {
+        return;
+    }
+    let mut site = accel_site();
+    let socket = format!("unix:{}", site.path("upspool.sock").display());
+    site.fastcgi_backend(&socket);
+    // The same location made public at /probe/, to show that nginx itself
+    // refuses a symlink planted in the spool after upspool looked.
+    let spool = format!("alias {}/;", site.spool.display());
+    let probe = deploy(
+        "nginx-accel-redirect.conf",
+        &[
+            ("location /upspool-files/", "location /probe/"),
+            ("    internal;\n", ""),
+            ("alias /var/spool/upspool/;", &spool),
+        ],
+    );
+    let upload = deploy(
+        "nginx-fastcgi-unix.conf",
+        &[("unix:/run/upspool/upspool.sock;", &format!("{socket};"))],
+    );
+    site.nginx(&(upload + &probe));
+    restores_through_nginx(&site);
+
+    let secret = site.path("secret.txt");
+    std::fs::write(&secret, "outside the spool").unwrap();
+    std::os::unix::fs::symlink(&secret, site.spool.join("complete/planted")).unwrap();
+    let r = http_exchange(&site.addr, "/probe/complete/planted", &Req::new("GET"));
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(!r.text().contains("outside the spool"));
+}
+
+/// The same through fcgiwrap, upspool as CGI.
+#[test]
+fn nginx_accel_redirect_fcgiwrap_cgi() {
+    if !have("nginx") || !have("fcgiwrap") {
+        return;
+    }
+    let mut site = accel_site();
+    site.nginx_fcgiwrap();
+    restores_through_nginx(&site);
+}
+
+const APP: &str = "https://app.example";
+
+fn accel_site() -> Site {
+    let mut site = Site::new();
+    site.cors = Some(APP.into());
+    site.accel_redirect = Some("/upspool-files/".into());
+    site.endpoint = "/upload".into();
+    site
+}
+
+/// Restores whose bytes nginx sends from the spool: the same bytes, headers
+/// and refusals as upspool's own answers, plus Range; the internal location
+/// is not reachable from outside.
+fn restores_through_nginx(site: &Site) {
+    let big = &payload()[..16 * MIB + 7];
+    for (name, media_type, data, disposition) in [
+        (
+            "big pond.bin",
+            "application/octet-stream",
+            big,
+            "attachment; filename=\"big pond.bin\"; filename*=UTF-8''big%20pond.bin",
+        ),
+        (
+            "Grüße.txt",
+            "text/plain",
+            b"hello".as_slice(),
+            "inline; filename=\"Gr__e.txt\"; filename*=UTF-8''Gr%C3%BC%C3%9Fe.txt",
+        ),
+    ] {
+        let form = Form::new()
+            .field("filepond", "{}")
+            .file("filepond", name, media_type, data);
+        let r = site.send(&Req::new("POST").form(form));
+        assert_eq!(r.status, 201, "{}\n{}", r.text(), site.logs());
+        let id = r.text();
+
+        let r = site.send(
+            &Req::new("GET")
+                .query(&format!("restore={id}"))
+                .header("Origin", APP),
+        );
+        assert_eq!(r.status, 200, "{}\n{}", r.text(), site.logs());
+        assert_eq!(sha256(&r.body), sha256(data), "{name}");
+        assert_eq!(
+            r.header("content-length"),
+            Some(data.len().to_string().as_str())
+        );
+        assert_eq!(r.header("x-accel-redirect"), None, "nginx must consume it");
+        assert_eq!(r.header("content-type"), Some(media_type));
+        assert_eq!(r.header("content-disposition"), Some(disposition));
+        let csp = (media_type != "text/plain").then_some("sandbox");
+        assert_eq!(r.header("content-security-policy"), csp);
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        assert_eq!(r.header("access-control-allow-origin"), Some(APP));
+        assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+        assert!(
+            r.header("access-control-expose-headers")
+                .is_some_and(|h| h.contains("Content-Disposition")),
+            "{:?}",
+            r.headers
+        );
+
+        let part = site.send(
+            &Req::new("GET")
+                .query(&format!("restore={id}"))
+                .header("Range", "bytes=1-3"),
+        );
+        assert_eq!(part.status, 206);
+        assert_eq!(part.body, data[1..4]);
+
+        let direct = http_exchange(
+            &site.addr,
+            &format!("/upspool-files/complete/{id}"),
+            &Req::new("GET"),
+        );
+        assert_eq!(
+            direct.status, 404,
+            "the internal location must not be reachable"
+        );
+
+        let r = site.send(&Req::new("DELETE").body(id.clone()));
+        assert_eq!(r.status, 204, "revert: {}", r.text());
+        let gone = site.send(&Req::new("GET").query(&format!("restore={id}")));
+        assert_eq!(gone.status, 404);
+        assert!(
+            gone.text().contains("no complete upload"),
+            "upspool's 404: {}",
+            gone.text()
+        );
+    }
+}
+
 #[test]
 fn nginx_fcgiwrap_cgi() {
     if !have("nginx") || !have("fcgiwrap") {

@@ -82,6 +82,9 @@ pub struct Site {
     pub endpoint: String,
     /// `cors_origins` for the upspool processes this site starts.
     pub cors: Option<String>,
+    /// `accel_redirect` for them; nginx then also gets the internal
+    /// location of `deploy/nginx-accel-redirect.conf`.
+    pub accel_redirect: Option<String>,
     children: Vec<Child>,
 }
 
@@ -121,6 +124,7 @@ impl Site {
             addr: String::new(),
             endpoint: String::new(),
             cors: None,
+            accel_redirect: None,
             children: Vec::new(),
         }
     }
@@ -147,11 +151,13 @@ impl Site {
     pub fn fastcgi_backend(&mut self, listen: &str) {
         let spool = self.spool.clone();
         let cors = self.cors.clone().unwrap_or_default();
+        let accel = self.accel_redirect.clone().unwrap_or_default();
         self.spawn(
             Command::new(BIN)
                 .args(["fastcgi", "--listen", listen, "--workers", "4"])
                 .env("UPSPOOL_DIR", spool)
                 .env("UPSPOOL_CORS_ORIGINS", cors)
+                .env("UPSPOOL_ACCEL_REDIRECT", accel)
                 .env("UPSPOOL_GC_PROBABILITY", "0"),
         );
         self.wait_for(listen);
@@ -234,10 +240,13 @@ impl Site {
                 ("max_size = \"2G\"", "max_size = \"1G\""),
             ],
         );
-        let cors = match &self.cors {
+        let mut cors = match &self.cors {
             Some(origin) => format!("cors_origins = [\"{origin}\"]\n"),
             None => String::new(),
         };
+        if let Some(prefix) = &self.accel_redirect {
+            cors += &format!("accel_redirect = \"{prefix}\"\n");
+        }
         std::fs::write(
             bin.join("upspool.toml"),
             toml + "gc_probability = 0\n" + &cors,
@@ -268,6 +277,17 @@ impl Site {
     pub fn nginx(&mut self, site_conf: &str) {
         let port = free_port();
         std::fs::copy("/etc/nginx/fastcgi_params", self.path("fastcgi_params")).unwrap();
+        let mut site_conf = site_conf.to_string();
+        if let Some(prefix) = &self.accel_redirect {
+            let spool = format!("{}/", self.spool.display());
+            site_conf += &deploy(
+                "nginx-accel-redirect.conf",
+                &[
+                    ("location /upspool-files/", &format!("location {prefix}")),
+                    ("alias /var/spool/upspool/;", &format!("alias {spool};")),
+                ],
+            );
+        }
         std::fs::write(self.path("site.conf"), site_conf).unwrap();
         let d = self.dir.path().display().to_string();
         let conf = format!(
