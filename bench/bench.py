@@ -549,19 +549,33 @@ def drop_caches():
         return False
 
 
+def accel_site(sock, spool):
+    """nginx → upspool FastCGI with restores sent by nginx (`accel_redirect`)."""
+    return fastcgi_site(sock) + deploy("nginx-accel-redirect.conf",
+                                       [("alias /var/spool/upspool/;", f"alias {spool}/;")])
+
+
 def bench_restore(lab, spool, port, data_file, size, reps):
     """Restore of a stored file, side by side with what reads it fastest:
-    `cat` to /dev/null (the page cache alone), the loopback TCP floor (the
-    file sent with sendfile to a reading process, no HTTP), nginx serving the
-    file itself with sendfile, and upspool's answer through nginx → FastCGI
-    and from `upspool serve`. Hot (the file just written, in the page cache)
-    and, where the page cache can be dropped, cold (read from the disk)."""
+    `cat` to /dev/null (the page cache alone), the socket ceiling (bytes from
+    memory to another process through the best socket, hot only: it reads no
+    file), the loopback TCP floor (the file sent with sendfile to a reading
+    process, no HTTP), nginx serving the file itself with sendfile, and
+    upspool's answer through nginx → FastCGI, through nginx → FastCGI with
+    `accel_redirect` (nginx sends the file), and from `upspool serve`. Hot
+    (the file just written, in the page cache) and, where the page cache can
+    be dropped, cold (read from the disk)."""
     uid = upload_filepond(port, data_file, size)
     stored = os.path.join(spool, "complete", uid)
-    static_port, serve_port = free_port(), free_port()
-    static = lab.nginx([(static_port, f"location /static/ {{ sendfile on; alias {os.path.dirname(stored)}/; }}\n")])
-    serve = lab.start([BIN, "serve", "--listen", f"127.0.0.1:{serve_port}"],
-                      {"UPSPOOL_DIR": spool, "UPSPOOL_GC_PROBABILITY": "0"}, log="restore-serve.log")
+    static_port, serve_port, accel_port = free_port(), free_port(), free_port()
+    accel_sock = lab.path("restore-accel.sock")
+    env = {"UPSPOOL_DIR": spool, "UPSPOOL_GC_PROBABILITY": "0"}
+    accel = lab.start([BIN, "fastcgi", "--listen", f"unix:{accel_sock}"],
+                      {**env, "UPSPOOL_ACCEL_REDIRECT": "/upspool-files/"}, log="restore-accel.log")
+    wait_for(f"unix:{accel_sock}")
+    static = lab.nginx([(static_port, f"location /static/ {{ sendfile on; alias {os.path.dirname(stored)}/; }}\n"),
+                        (accel_port, accel_site(accel_sock, spool))])
+    serve = lab.start([BIN, "serve", "--listen", f"127.0.0.1:{serve_port}"], env, log="restore-serve.log")
     wait_for(f"127.0.0.1:{serve_port}")
 
     def timed(fn):
@@ -578,29 +592,37 @@ def bench_restore(lab, spool, port, data_file, size, reps):
         out = subprocess.run([os.path.join(FLOORS, "tcp_floor"), stored], capture_output=True, text=True, check=True)
         return size / float(out.stdout.split()[1]) / 1e6
 
+    def socket_ceiling():
+        out = subprocess.run([os.path.join(FLOORS, "socket_ceiling"), str(size)],
+                             capture_output=True, text=True, check=True)
+        return float(out.stdout.split()[0])
+
     ways = {"cat": lambda: timed(lambda: subprocess.run(f"cat {stored} > /dev/null", shell=True, check=True)),
+            "socket_ceiling": socket_ceiling,
             "tcp_floor": tcp_floor,
             "nginx_static": lambda: timed(lambda: curl(f"http://127.0.0.1:{static_port}/static/{uid}")),
             "restore_fastcgi": lambda: timed(lambda: curl(f"http://127.0.0.1:{port}/upload?restore={uid}")),
+            "restore_fastcgi_accel": lambda: timed(lambda: curl(f"http://127.0.0.1:{accel_port}/upload?restore={uid}")),
             "restore_serve": lambda: timed(lambda: curl(f"http://127.0.0.1:{serve_port}/upload?restore={uid}"))}
     row = {"size_mib": size // MIB}
     for cache in ["hot", "cold"]:
         if cache == "cold" and not drop_caches():
             break
-        got = {k: [] for k in ways}
-        for _ in range(max(reps, 3)):
-            for k, fn in ways.items():
+        here = {k: fn for k, fn in ways.items() if not (cache == "cold" and k == "socket_ceiling")}
+        got = {k: [] for k in here}
+        for _ in range(1 if reps == 1 else max(reps, 5)):
+            for k, fn in here.items():
                 if cache == "cold":
                     drop_caches()
                 got[k].append(fn())
         med = {k: statistics.median(v) for k, v in got.items()}
-        row[cache] = {**{f"{k}_mb_per_s": round(v, 1) for k, v in med.items()},
-                      "serve_to_cat": round(med["restore_serve"] / med["cat"], 2),
-                      "fastcgi_to_cat": round(med["restore_fastcgi"] / med["cat"], 2),
-                      "serve_to_tcp_floor": round(med["restore_serve"] / med["tcp_floor"], 2),
-                      "fastcgi_to_tcp_floor": round(med["restore_fastcgi"] / med["tcp_floor"], 2)}
+        row[cache] = {f"{k}_mb_per_s": round(v, 1) for k, v in med.items()}
+        for k in ["socket_ceiling", "tcp_floor", "nginx_static", "restore_fastcgi", "restore_fastcgi_accel", "restore_serve"]:
+            if k in med:
+                row[cache][f"{k.removeprefix('restore_')}_to_cat"] = round(med[k] / med["cat"], 2)
     lab.stop(static)
     lab.stop(serve)
+    lab.stop(accel)
     return row
 
 
@@ -768,8 +790,10 @@ def report(name, result):
                                "chunk_floor_mb_per_s", "ratio_to_chunk_floor", "completion_ms"])
         table(result["memory"], ["mode", "size_mib", "peak_rss_kib"])
         flat = [{"size_mib": r["size_mib"], "cache": c, **r[c]} for r in result["restore"] for c in ["hot", "cold"] if c in r]
-        table(flat, ["size_mib", "cache", "cat_mb_per_s", "tcp_floor_mb_per_s", "nginx_static_mb_per_s", "restore_fastcgi_mb_per_s",
-                     "restore_serve_mb_per_s", "serve_to_cat", "fastcgi_to_cat", "serve_to_tcp_floor", "fastcgi_to_tcp_floor"])
+        table(flat, ["size_mib", "cache", "cat_mb_per_s", "socket_ceiling_mb_per_s", "tcp_floor_mb_per_s", "nginx_static_mb_per_s",
+                     "restore_fastcgi_mb_per_s", "restore_fastcgi_accel_mb_per_s", "restore_serve_mb_per_s",
+                     "socket_ceiling_to_cat", "tcp_floor_to_cat", "nginx_static_to_cat", "fastcgi_to_cat",
+                     "fastcgi_accel_to_cat", "serve_to_cat"])
     elif name == "scale":
         table(result["workers"], ["workers", "rps", "p50_ms", "p99_ms"])
         table(result["parallel_large"], ["simultaneous", "each_mib", "aggregate_mb_per_s"])
