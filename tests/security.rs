@@ -6,6 +6,7 @@
 mod common;
 
 use std::os::unix::fs::symlink;
+use std::path::Path;
 
 use common::*;
 
@@ -41,13 +42,7 @@ fn planted_entry_symlinks_are_not_followed(m: Mode) {
         r#"{{"id":"{ID}","protocol":"fine-uploader","name":"s.txt","size":10,"received":10,"complete":true,"created":0,"updated":0,"metadata":{{}},"variants":[]}}"#
     );
     std::fs::write(secret_dir.join("meta.json"), meta).unwrap();
-    let complete = sb.spool.join("complete");
-    symlink(secret_dir.join("data"), complete.join(ID)).unwrap();
-    symlink(
-        secret_dir.join("meta.json"),
-        complete.join(format!("{ID}.json")),
-    )
-    .unwrap();
+    plant_entry(&sb.spool.join("complete"), &secret_dir);
     let r = sb.restore(ID);
     assert_eq!(r.status, 404);
     assert!(!r.text().contains("TOP SECRET"));
@@ -66,6 +61,17 @@ fn planted_entry_symlinks_are_not_followed(m: Mode) {
     );
 }
 
+/// Plants entry `ID` in a spool state directory as two symlinks, data and
+/// record, to `data` and `meta.json` in `target` (outside the spool).
+fn plant_entry(state_dir: &Path, target: &Path) {
+    symlink(target.join("data"), state_dir.join(ID)).unwrap();
+    symlink(
+        target.join("meta.json"),
+        state_dir.join(format!("{ID}.json")),
+    )
+    .unwrap();
+}
+
 /// A symlinked incoming entry cannot make a chunk write outside the spool.
 fn planted_incoming_symlinks_are_not_written_through(m: Mode) {
     let sb = Sandbox::new(m);
@@ -78,12 +84,7 @@ fn planted_incoming_symlinks_are_not_written_through(m: Mode) {
     );
     std::fs::write(victim_dir.join("meta.json"), &meta).unwrap();
     let incoming = sb.spool.join("incoming");
-    symlink(victim_dir.join("data"), incoming.join(ID)).unwrap();
-    symlink(
-        victim_dir.join("meta.json"),
-        incoming.join(format!("{ID}.json")),
-    )
-    .unwrap();
+    plant_entry(&incoming, &victim_dir);
     let part = Form::new()
         .field("qqpartindex", "0")
         .field("qqpartbyteoffset", "0")
