@@ -105,6 +105,10 @@ impl Config {
 
     /// Loads the file (if any) and applies the process environment.
     pub fn load(default_spool: DefaultSpool) -> Result<Config, ConfigError> {
+        // One readlink of /proc/self/exe serves both defaults below.
+        let exe_dir = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(Path::to_owned));
         let (file, file_dir) = match std::env::var_os("UPSPOOL_CONFIG") {
             Some(path) => {
                 let path = PathBuf::from(path);
@@ -120,9 +124,7 @@ impl Config {
                 )
             }
             None => {
-                let beside = std::env::current_exe()
-                    .ok()
-                    .and_then(|exe| exe.parent().map(|d| d.join("upspool.toml")));
+                let beside = exe_dir.as_ref().map(|d| d.join("upspool.toml"));
                 match beside.as_ref().map(|p| (p, std::fs::read_to_string(p))) {
                     Some((p, Ok(text))) => {
                         (Some((p.clone(), text)), p.parent().map(Path::to_owned))
@@ -137,9 +139,8 @@ impl Config {
             .collect();
         let default_dir = match default_spool {
             DefaultSpool::WorkingDir => PathBuf::from("spool"),
-            DefaultSpool::BesideExecutable => std::env::current_exe()
-                .ok()
-                .and_then(|e| e.parent().map(|d| d.join("spool")))
+            DefaultSpool::BesideExecutable => exe_dir
+                .map(|d| d.join("spool"))
                 .unwrap_or_else(|| PathBuf::from("spool")),
         };
         Config::from_sources(

@@ -5,8 +5,9 @@
 //! Data flows one way: [`gateway`] (transport → [`gateway::Request`]) →
 //! [`protocol`] (widget protocols) → [`spool`] (the store).
 
-// Two reviewed `unsafe` calls: taking over systemd's fd 3 (gateway::fastcgi) and
-// starting writeback of a part while it streams in (spool::start_writeback).
+// Reviewed `unsafe` calls: taking over systemd's fd 3 (gateway::fastcgi),
+// starting writeback of a part while it streams in (spool::start_writeback),
+// and the process start-up std's runtime would otherwise do (startup).
 #![deny(unsafe_code)]
 
 pub mod admin;
@@ -17,3 +18,4 @@ pub mod gateway;
 pub mod log;
 pub mod protocol;
 pub mod spool;
+pub mod startup;

@@ -1,9 +1,11 @@
 //! `upspool`: mode detection and the command line. Everything else lives in
 //! the library; see `lib.rs`.
 
+#![no_main]
+
+use std::ffi::{c_char, c_int};
 use std::io::{self, Write};
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use upspool::config::{Config, DefaultSpool};
@@ -35,7 +37,27 @@ Configuration: UPSPOOL_CONFIG (TOML file), else upspool.toml beside the
 executable; UPSPOOL_* environment variables override it. See the README.
 ";
 
-fn main() -> ExitCode {
+/// Exit statuses.
+const SUCCESS: u8 = 0;
+const FAILED: u8 = 1;
+const USAGE_ERROR: u8 = 2;
+/// As std's runtime exits after a panic in `main`.
+const PANICKED: u8 = 101;
+
+/// The process entry point, in place of std's (`#![no_main]`): as a CGI
+/// program every request is a new process, and std's start-up would cost a
+/// tenth of it. `startup::prepare` does the part of that start-up upspool
+/// relies on; see its module for what is skipped and why.
+#[unsafe(no_mangle)]
+extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
+    upspool::startup::prepare();
+    let status = std::panic::catch_unwind(run).unwrap_or(PANICKED);
+    // std's runtime flushes stdout at exit; without it, do it here.
+    let _ = io::stdout().flush();
+    c_int::from(status)
+}
+
+fn run() -> u8 {
     // Mode detection reads the process environment only.
     if std::env::var("GATEWAY_INTERFACE").is_ok_and(|g| g.starts_with("CGI/")) {
         return run_cgi();
@@ -45,11 +67,11 @@ fn main() -> ExitCode {
     match words.as_slice() {
         ["--help" | "-h" | "help"] => {
             print!("{USAGE}");
-            ExitCode::SUCCESS
+            SUCCESS
         }
         ["--version" | "-V"] => {
             println!("upspool {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
+            SUCCESS
         }
         ["serve", rest @ ..] => run_serve(rest),
         ["fastcgi", rest @ ..] => run_fastcgi(rest),
@@ -63,19 +85,19 @@ fn main() -> ExitCode {
         ["gc"] => admin_command(admin::gc),
         _ => {
             eprint!("{USAGE}");
-            ExitCode::from(2)
+            USAGE_ERROR
         }
     }
 }
 
-fn load_config(default: DefaultSpool) -> Result<Config, ExitCode> {
+fn load_config(default: DefaultSpool) -> Result<Config, u8> {
     Config::load(default).map_err(|e| {
         log::error(format_args!("configuration: {e}"));
-        ExitCode::from(2)
+        USAGE_ERROR
     })
 }
 
-fn admin_command(run: impl FnOnce(&Config) -> Result<String, admin::Failed>) -> ExitCode {
+fn admin_command(run: impl FnOnce(&Config) -> Result<String, admin::Failed>) -> u8 {
     let config = match load_config(DefaultSpool::WorkingDir) {
         Ok(c) => c,
         Err(code) => return code,
@@ -83,16 +105,16 @@ fn admin_command(run: impl FnOnce(&Config) -> Result<String, admin::Failed>) -> 
     match run(&config) {
         Ok(json) => {
             println!("{json}");
-            ExitCode::SUCCESS
+            SUCCESS
         }
         Err(admin::Failed(message)) => {
             eprintln!("upspool: {message}");
-            ExitCode::from(1)
+            FAILED
         }
     }
 }
 
-fn run_cgi() -> ExitCode {
+fn run_cgi() -> u8 {
     let head = std::env::var("REQUEST_METHOD").is_ok_and(|m| m.eq_ignore_ascii_case("HEAD"));
     let handler = Config::load(DefaultSpool::BesideExecutable)
         .map_err(|e| e.to_string())
@@ -124,14 +146,14 @@ fn run_cgi() -> ExitCode {
     if let Some(handler) = handler {
         handler.maybe_sweep();
     }
-    ExitCode::SUCCESS
+    SUCCESS
 }
 
 /// `--flag value` pairs of a subcommand, checked against the allowed flags.
 fn flags<'a>(
     args: &[&'a str],
     allowed: &[&str],
-) -> Result<std::collections::HashMap<String, &'a str>, ExitCode> {
+) -> Result<std::collections::HashMap<String, &'a str>, u8> {
     let mut out = std::collections::HashMap::new();
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
@@ -141,7 +163,7 @@ fn flags<'a>(
             }
             _ => {
                 eprint!("{USAGE}");
-                return Err(ExitCode::from(2));
+                return Err(USAGE_ERROR);
             }
         }
     }
@@ -149,12 +171,12 @@ fn flags<'a>(
         && !w.parse::<usize>().is_ok_and(|n| n > 0)
     {
         eprintln!("upspool: --workers needs a positive number");
-        return Err(ExitCode::from(2));
+        return Err(USAGE_ERROR);
     }
     Ok(out)
 }
 
-fn run_serve(args: &[&str]) -> ExitCode {
+fn run_serve(args: &[&str]) -> u8 {
     let flags = match flags(args, &["--listen", "--workers", "--assets"]) {
         Ok(f) => f,
         Err(code) => return code,
@@ -180,14 +202,14 @@ fn run_serve(args: &[&str]) -> ExitCode {
         Ok(h) => Arc::new(h),
         Err(e) => {
             log::error(format_args!("{e}"));
-            return ExitCode::from(2);
+            return USAGE_ERROR;
         }
     };
     let listener = match std::net::TcpListener::bind(&listen) {
         Ok(l) => l,
         Err(e) => {
             log::error(format_args!("cannot listen on {listen}: {e}"));
-            return ExitCode::from(2);
+            return USAGE_ERROR;
         }
     };
     let addr = listener
@@ -207,15 +229,15 @@ fn run_serve(args: &[&str]) -> ExitCode {
     );
     let site: http::Site = Arc::new(move |path: &str| demo.route(path));
     match http::serve(handler, listener, workers, site) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => SUCCESS,
         Err(e) => {
             log::error(format_args!("server stopped: {e}"));
-            ExitCode::from(1)
+            FAILED
         }
     }
 }
 
-fn run_fastcgi(args: &[&str]) -> ExitCode {
+fn run_fastcgi(args: &[&str]) -> u8 {
     let flags = match flags(
         args,
         &["--listen", "--workers", "--socket-mode", "--socket-owner"],
@@ -235,7 +257,7 @@ fn run_fastcgi(args: &[&str]) -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             log::error(format_args!("{e}"));
-            return ExitCode::from(2);
+            return USAGE_ERROR;
         }
     };
     let listener = match flags.get("--listen") {
@@ -249,13 +271,13 @@ fn run_fastcgi(args: &[&str]) -> ExitCode {
                     )
                 {
                     log::error(format_args!("{e}"));
-                    return ExitCode::from(2);
+                    return USAGE_ERROR;
                 }
                 l
             }
             Err(e) => {
                 log::error(format_args!("cannot listen on {spec}: {e}"));
-                return ExitCode::from(2);
+                return USAGE_ERROR;
             }
         },
         None => match fastcgi::Listener::from_systemd().or_else(fastcgi::Listener::from_stdin) {
@@ -264,7 +286,7 @@ fn run_fastcgi(args: &[&str]) -> ExitCode {
                 log::error(format_args!(
                     "no --listen given and no listening socket passed on fd 0 or by systemd"
                 ));
-                return ExitCode::from(2);
+                return USAGE_ERROR;
             }
         },
     };
@@ -272,7 +294,7 @@ fn run_fastcgi(args: &[&str]) -> ExitCode {
         Ok(h) => Arc::new(std::sync::RwLock::new(Arc::new(h))),
         Err(e) => {
             log::error(format_args!("{e}"));
-            return ExitCode::from(2);
+            return USAGE_ERROR;
         }
     };
     let _ = writeln!(
@@ -291,10 +313,10 @@ fn run_fastcgi(args: &[&str]) -> ExitCode {
             .and_then(|c| Handler::new(c).map_err(|e| e.to_string()))
     };
     match fastcgi::serve(handler, listener, options, reload) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => SUCCESS,
         Err(e) => {
             log::error(format_args!("FastCGI server stopped: {e}"));
-            ExitCode::from(1)
+            FAILED
         }
     }
 }

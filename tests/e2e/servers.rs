@@ -349,26 +349,25 @@ fn static_release_build() {
         return;
     }
     let target_dir = Path::new(ROOT).join("target/static");
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "x86_64-unknown-linux-gnu",
-            "--bin",
-            "upspool",
-        ])
-        // The README's static build, flags and all.
-        .env(
-            "RUSTFLAGS",
-            r#"-C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom""#,
-        )
+    // The README's static build: deploy/build-static.
+    let out = Command::new(Path::new(ROOT).join("deploy/build-static"))
         .env("CARGO_TARGET_DIR", &target_dir)
         .current_dir(ROOT)
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success());
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
     let bin = target_dir.join("x86_64-unknown-linux-gnu/release/upspool");
+    // Linked by LLD (Rust's default linker here since 1.90), the script applies
+    // the function order of deploy/cgi-hot-functions.txt.
+    let comment = Command::new("readelf")
+        .args(["-p", ".comment"])
+        .arg(&bin)
+        .output()
+        .unwrap();
+    if String::from_utf8_lossy(&comment.stdout).contains("Linker: LLD") {
+        assert!(log.contains("functions placed together"), "{log}");
+    }
     let ldd = Command::new("ldd").arg(&bin).output().unwrap();
     let text =
         String::from_utf8_lossy(&ldd.stdout).into_owned() + &String::from_utf8_lossy(&ldd.stderr);
