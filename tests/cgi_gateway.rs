@@ -183,35 +183,6 @@ fn serve_refuses_a_bad_configuration_naming_the_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("UPSPOOL_CORS_ORIGINS"));
 }
 
-/// The CGI process for a whole-file Fine Uploader upload of `data` under `id`,
-/// with stdin piped and stderr captured; `stdout` is the caller's. Returns
-/// the process and the body to feed it.
-fn upload_process(sb: &Sandbox, id: &str, data: &[u8], stdout: Stdio) -> (Command, Vec<u8>) {
-    let req = Req::new("POST").xhr().form(
-        Form::new()
-            .field("qquuid", id)
-            .field("qqfilename", "kept.bin")
-            .field("qqtotalfilesize", data.len().to_string())
-            .file("qqfile", "kept.bin", "application/octet-stream", data),
-    );
-    let mut cmd = sb.cgi_command(&req);
-    cmd.stdin(Stdio::piped())
-        .stdout(stdout)
-        .stderr(Stdio::piped());
-    (cmd, req.body)
-}
-
-/// Runs `cmd` feeding it `body`; returns its exit status and log.
-fn run_upload(mut cmd: Command, body: &[u8]) -> (std::process::ExitStatus, String) {
-    let mut child = cmd.spawn().expect("run upspool as CGI");
-    let _ = child.stdin.take().unwrap().write_all(body);
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// A web server that goes away before the answer (its read end closed) makes
 /// the write fail with EPIPE: logged, the process exits normally (not killed
 /// by SIGPIPE), and the upload is stored.
@@ -219,11 +190,26 @@ fn run_upload(mut cmd: Command, body: &[u8]) -> (std::process::ExitStatus, Strin
 fn a_web_server_gone_before_the_answer_keeps_the_upload() {
     let sb = Sandbox::new(Mode::Cgi);
     let data = bytes(5000, 4);
+    let req = Req::new("POST").xhr().form(
+        Form::new()
+            .field("qquuid", "gone-server")
+            .field("qqfilename", "kept.bin")
+            .field("qqtotalfilesize", data.len().to_string())
+            .file("qqfile", "kept.bin", "application/octet-stream", &data),
+    );
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let (cmd, body) = upload_process(&sb, "gone-server", &data, Stdio::from(writer));
-    let (status, log) = run_upload(cmd, &body);
-    assert_eq!(status.code(), Some(0), "{status:?}: {log}");
+    let mut child = sb
+        .cgi_command(&req)
+        .stdin(Stdio::piped())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run upspool as CGI");
+    let _ = child.stdin.take().unwrap().write_all(&req.body);
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{:?}: {log}", out.status);
     assert!(log.contains("could not write the response"), "{log}");
     sb.assert_stored("gone-server", &data);
 }
