@@ -25,7 +25,7 @@ pub struct Config {
     /// `load_dir` / `UPSPOOL_LOAD_DIR`.
     pub load_dir: Option<PathBuf>,
     /// `fetch_allow` / `UPSPOOL_FETCH_ALLOW`.
-    pub fetch_allow: crate::fetch::AllowList,
+    pub fetch_allow: crate::allow::AllowList,
     /// `expire_incomplete` / `UPSPOOL_EXPIRE_INCOMPLETE`: age since the last part.
     pub expire_incomplete: Duration,
     /// `expire_complete` / `UPSPOOL_EXPIRE_COMPLETE`: age of an unclaimed complete upload.
@@ -284,7 +284,7 @@ impl Config {
             cors_origins,
             filepond_fields,
             load_dir: path("load_dir")?,
-            fetch_allow: crate::fetch::AllowList::parse(&list("fetch_allow", &[])?).map_err(
+            fetch_allow: crate::allow::AllowList::parse(&list("fetch_allow", &[])?).map_err(
                 |e| {
                     let src = get("fetch_allow")
                         .map(|(_, s)| s.clone())

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::gateway::{Body, Response};
+use crate::message::{Body, HeaderValue, Response, StatusCode, header};
 
 const PAGE: &str = include_str!("../web/demo.html");
 const SCRIPT: &str = include_str!("../web/demo.js");
@@ -56,11 +56,17 @@ impl Demo {
                     Some("map") => "application/json",
                     _ => "application/octet-stream",
                 };
-                Response::new(200)
-                    .header("Content-Type", ty)
-                    .header("Content-Length", len.to_string())
-                    .header("Cache-Control", "public, max-age=3600")
-                    .header("X-Content-Type-Options", "nosniff")
+                Response::new(StatusCode::OK)
+                    .header(header::CONTENT_TYPE, HeaderValue::from_static(ty))
+                    .header(header::CONTENT_LENGTH, len)
+                    .header(
+                        header::CACHE_CONTROL,
+                        HeaderValue::from_static("public, max-age=3600"),
+                    )
+                    .header(
+                        header::X_CONTENT_TYPE_OPTIONS,
+                        HeaderValue::from_static("nosniff"),
+                    )
                     .body(Body::File(file, len))
             }
             _ => {
@@ -68,17 +74,20 @@ impl Demo {
                     "Not installed: run `npm ci` in the upspool directory.\n",
                     "text/plain; charset=utf-8",
                 );
-                r.status = 404;
+                r.status = StatusCode::NOT_FOUND;
                 r
             }
         }
     }
 }
 
-fn text(body: &str, content_type: &str) -> Response {
-    Response::new(200)
-        .header("Content-Type", content_type)
-        .header("X-Content-Type-Options", "nosniff")
-        .header("Cache-Control", "no-cache")
+fn text(body: &'static str, content_type: &'static str) -> Response {
+    Response::new(StatusCode::OK)
+        .header(header::CONTENT_TYPE, HeaderValue::from_static(content_type))
+        .header(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        )
+        .header(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))
         .body(Body::Bytes(body.as_bytes().to_vec()))
 }

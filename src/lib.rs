@@ -11,11 +11,13 @@
 #![deny(unsafe_code)]
 
 pub mod admin;
+pub mod allow;
 pub mod config;
 pub mod demo;
-pub mod fetch;
 pub mod gateway;
 pub mod log;
+pub mod message;
+pub mod outbound;
 pub mod protocol;
 pub mod spool;
 pub mod startup;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use upspool::config::{Config, DefaultSpool};
 use upspool::gateway::{cgi, fastcgi, http};
+use upspool::message::Service;
 use upspool::protocol::Handler;
 use upspool::{admin, demo, log};
 
@@ -127,7 +128,7 @@ fn run_cgi() -> u8 {
             let mut r = cgi::bad_request(
                 "The upload service is not configured correctly; see the server's error log.",
             );
-            r.status = 500;
+            r.status = upspool::message::StatusCode::INTERNAL_SERVER_ERROR;
             (r, None)
         }
         Ok(handler) => match cgi::request(&env, io::stdin()) {
@@ -144,7 +145,7 @@ fn run_cgi() -> u8 {
     }
     drop(out);
     if let Some(handler) = handler {
-        handler.maybe_sweep();
+        handler.after_response();
     }
     SUCCESS
 }
@@ -198,8 +199,9 @@ fn run_serve(args: &[&str]) -> u8 {
         } else {
             16
         });
+    let spool_dir = config.spool_dir.clone();
     let handler = match Handler::new(config) {
-        Ok(h) => Arc::new(h),
+        Ok(h) => Arc::new(h) as Arc<dyn Service>,
         Err(e) => {
             log::error(format_args!("{e}"));
             return USAGE_ERROR;
@@ -220,7 +222,7 @@ fn run_serve(args: &[&str]) -> u8 {
         io::stderr(),
         "upspool: serving http://{addr}/ (upload endpoint http://{addr}{}), spool {}",
         http::ENDPOINT,
-        handler.spool.root().display()
+        spool_dir.display()
     );
     let demo = demo::Demo::new(
         flags
@@ -291,7 +293,7 @@ fn run_fastcgi(args: &[&str]) -> u8 {
         },
     };
     let handler = match Handler::new(config) {
-        Ok(h) => Arc::new(std::sync::RwLock::new(Arc::new(h))),
+        Ok(h) => Arc::new(std::sync::RwLock::new(Arc::new(h) as Arc<dyn Service>)),
         Err(e) => {
             log::error(format_args!("{e}"));
             return USAGE_ERROR;
@@ -311,6 +313,7 @@ fn run_fastcgi(args: &[&str]) -> u8 {
         Config::load(DefaultSpool::BesideExecutable)
             .map_err(|e| e.to_string())
             .and_then(|c| Handler::new(c).map_err(|e| e.to_string()))
+            .map(|h| Arc::new(h) as Arc<dyn Service>)
     };
     match fastcgi::serve(handler, listener, options, reload) {
         Ok(()) => SUCCESS,

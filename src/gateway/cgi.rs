@@ -10,7 +10,10 @@ use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStringExt;
 
-use super::{Body, Headers, LimitedBody, Request, Response, percent_decode_path, reason_phrase};
+use crate::message::{
+    HeaderMap, HeaderText, LimitedBody, Method, Request, Response, StatusCode, append_header,
+    parse_content_length, percent_decode_path,
+};
 
 /// A request's meta-variables, taken from the process environment.
 pub struct Environment(Vec<(String, Vec<u8>)>);
@@ -52,39 +55,37 @@ pub fn request<'a>(
     env: &Environment,
     stdin: impl Read + Send + 'a,
 ) -> Result<Request<'a>, BadRequest> {
-    let method = env
-        .get("REQUEST_METHOD")
-        .unwrap_or_default()
-        .to_ascii_uppercase();
-    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return Err(BadRequest("REQUEST_METHOD is missing or invalid".into()));
-    }
-    let mut headers = Headers::new();
+    let method = env.get("REQUEST_METHOD").unwrap_or_default();
+    let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        .ok()
+        .filter(|m| m.as_str().bytes().all(|b| b.is_ascii_alphabetic()))
+        .ok_or_else(|| BadRequest("REQUEST_METHOD is missing or invalid".into()))?;
+    let mut headers = HeaderMap::new();
     for (name, value) in &env.0 {
         if let Some(rest) = name.strip_prefix("HTTP_") {
-            headers.push(&rest.replace('_', "-"), value.clone());
+            append_header(
+                &mut headers,
+                &rest.replace('_', "-").to_ascii_lowercase(),
+                value,
+            )
+            .map_err(|e| BadRequest(e.0))?;
         }
     }
     if let Some(ct) = env.get("CONTENT_TYPE") {
-        headers.push("content-type", ct);
+        append_header(&mut headers, "content-type", ct.as_bytes()).map_err(|e| BadRequest(e.0))?;
     }
-    let content_length = match env.get("CONTENT_LENGTH") {
-        None => None,
-        Some(v) if v.len() <= 19 && v.bytes().all(|b| b.is_ascii_digit()) => Some(
-            v.parse::<u64>()
-                .map_err(|_| BadRequest("CONTENT_LENGTH is not a number".into()))?,
-        ),
-        Some(v) => {
-            return Err(BadRequest(format!(
-                "CONTENT_LENGTH {v:?} is not a number of bytes"
-            )));
-        }
-    };
+    let content_length =
+        match env.get("CONTENT_LENGTH") {
+            None => None,
+            Some(v) => Some(parse_content_length(v.as_bytes()).ok_or_else(|| {
+                BadRequest(format!("CONTENT_LENGTH {v:?} is not a number of bytes"))
+            })?),
+        };
     if let Some(n) = content_length {
-        headers.push("content-length", n.to_string());
+        headers.insert(crate::message::header::CONTENT_LENGTH, n.into());
     }
     let chunked = headers
-        .get("transfer-encoding")
+        .text("transfer-encoding")
         .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
     let body: Box<dyn Read + Send + 'a> = match content_length {
         Some(n) => Box::new(LimitedBody::new(stdin, n)),
@@ -126,19 +127,9 @@ fn path_info(env: &Environment) -> String {
 
 /// Writes a CGI response (`Status:` line, headers, blank line, body).
 pub fn write_response<W: Write>(out: &mut W, response: Response, head: bool) -> io::Result<()> {
-    let mut header = format!(
-        "Status: {} {}\r\n",
-        response.status,
-        reason_phrase(response.status)
-    );
-    for (name, value) in response.header_lines() {
-        header.push_str(&name);
-        header.push_str(": ");
-        header.push_str(&value);
-        header.push_str("\r\n");
-    }
-    header.push_str("\r\n");
-    out.write_all(header.as_bytes())?;
+    let mut header = Vec::with_capacity(512);
+    response.write_head("Status: ", b"", &mut header);
+    out.write_all(&header)?;
     if !head {
         response.body.write_to(out)?;
     }
@@ -147,10 +138,7 @@ pub fn write_response<W: Write>(out: &mut W, response: Response, head: bool) -> 
 
 /// The response to a request that could not even be read.
 pub fn bad_request(message: &str) -> Response {
-    Response::new(400)
-        .header("Content-Type", "text/plain; charset=utf-8")
-        .header("X-Content-Type-Options", "nosniff")
-        .body(Body::Bytes(message.as_bytes().to_vec()))
+    Response::text(StatusCode::BAD_REQUEST, message)
 }
 
 #[cfg(test)]
@@ -192,6 +180,6 @@ mod tests {
         ]);
         let r = request(&e, &b"abcdef"[..]).unwrap();
         assert_eq!(r.content_length, Some(3));
-        assert_eq!(r.headers.get("upload-name").as_deref(), Some("a"));
+        assert_eq!(r.headers.text("upload-name").as_deref(), Some("a"));
     }
 }

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use super::cgi;
 use crate::log;
-use crate::protocol::Handler;
+use crate::message::Service;
 
 const VERSION: u8 = 1;
 const BEGIN_REQUEST: u8 = 1;
@@ -257,7 +257,7 @@ impl Options {
 }
 
 /// The handler in use; SIGHUP swaps in one built from a fresh configuration.
-pub type SharedHandler = Arc<RwLock<Arc<Handler>>>;
+pub type SharedHandler = Arc<RwLock<Arc<dyn Service>>>;
 
 /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish
 /// within the grace period. `reload` builds a new handler on SIGHUP.
@@ -265,7 +265,7 @@ pub fn serve(
     handler: SharedHandler,
     listener: Listener,
     options: Options,
-    reload: impl Fn() -> Result<Handler, String> + Send + 'static,
+    reload: impl Fn() -> Result<Arc<dyn Service>, String> + Send + 'static,
 ) -> io::Result<()> {
     let listener = Arc::new(listener);
     let stopping = Arc::new(AtomicBool::new(false));
@@ -294,7 +294,7 @@ pub fn serve(
             match reload() {
                 Ok(fresh) => {
                     if let Ok(mut h) = handler.write() {
-                        *h = Arc::new(fresh);
+                        *h = fresh;
                     }
                     log::info(format_args!("fastcgi: configuration re-read"));
                 }
@@ -719,7 +719,7 @@ impl Connection {
         }
         end_request(&mut self.writer, id, REQUEST_COMPLETE)?;
         self.writer.flush()?;
-        handler.maybe_sweep();
+        handler.after_response();
         Ok(drained)
     }
 }

@@ -12,9 +12,11 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Body, Headers, LimitedBody, Request, Response, percent_decode_path, reason_phrase};
 use crate::log;
-use crate::protocol::Handler;
+use crate::message::{
+    Body, HeaderMap, HeaderText, LimitedBody, Method, Request, Response, Service, StatusCode,
+    append_header, percent_decode_path,
+};
 
 /// Where the upload endpoint is mounted.
 pub const ENDPOINT: &str = "/upload";
@@ -34,7 +36,7 @@ pub type Site = Arc<dyn Fn(&str) -> Option<Response> + Send + Sync>;
 
 /// Serves connections from `listener` with `workers` threads, forever.
 pub fn serve(
-    handler: Arc<Handler>,
+    handler: Arc<dyn Service>,
     listener: TcpListener,
     workers: usize,
     site: Site,
@@ -48,7 +50,7 @@ pub fn serve(
             loop {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        if let Err(e) = connection(&handler, stream, &site)
+                        if let Err(e) = connection(handler.as_ref(), stream, &site)
                             && !matches!(
                                 e.kind(),
                                 io::ErrorKind::UnexpectedEof
@@ -77,14 +79,14 @@ pub fn serve(
 
 /// The parsed head of one request.
 struct Head {
-    method: String,
+    method: Method,
     target: String,
-    headers: Headers,
+    headers: HeaderMap,
     keep_alive: bool,
 }
 
 /// Serves the requests of one connection.
-fn connection(handler: &Handler, stream: TcpStream, site: &Site) -> io::Result<()> {
+fn connection(handler: &dyn Service, stream: TcpStream, site: &Site) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
@@ -99,25 +101,32 @@ fn connection(handler: &Handler, stream: TcpStream, site: &Site) -> io::Result<(
             None => return Ok(()),
         };
         reader.get_ref().set_read_timeout(Some(BODY_SILENCE))?;
-        let is_head = head.method == "HEAD";
+        let is_head = head.method == Method::HEAD;
         let (path, query) = match head.target.split_once('?') {
             Some((p, q)) => (p.to_owned(), q.to_owned()),
             None => (head.target.clone(), String::new()),
         };
         let chunked = head
             .headers
-            .get("transfer-encoding")
+            .text("transfer-encoding")
             .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
-        let content_length = match head.headers.get("content-length") {
+        let content_length = match head.headers.text("content-length") {
             Some(v) if !chunked => match v.trim().parse::<u64>() {
                 Ok(n) => Some(n),
-                Err(_) => return write_response(&mut writer, Response::new(400), false, false),
+                Err(_) => {
+                    return write_response(
+                        &mut writer,
+                        Response::new(StatusCode::BAD_REQUEST),
+                        false,
+                        false,
+                    );
+                }
             },
             _ => None,
         };
         if head
             .headers
-            .get("expect")
+            .text("expect")
             .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
         {
             writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
@@ -133,23 +142,22 @@ fn connection(handler: &Handler, stream: TcpStream, site: &Site) -> io::Result<(
                 body: Box::new(&mut body),
             };
             handler.handle(request)
-        } else if let Some(page) = (head.method == "GET" || is_head)
+        } else if let Some(page) = (head.method == Method::GET || is_head)
             .then(|| site(&path))
             .flatten()
         {
             page
         } else {
-            Response::new(404)
-                .header("Content-Type", "text/plain; charset=utf-8")
-                .body(Body::Bytes(
-                    format!("Not found. The upload endpoint is {ENDPOINT}.\n").into_bytes(),
-                ))
+            Response::text(
+                StatusCode::NOT_FOUND,
+                &format!("Not found. The upload endpoint is {ENDPOINT}.\n"),
+            )
         };
         // Whatever the handler left unread must go before the next request.
         let clean = body.drain(DRAIN_LIMIT);
         let keep = head.keep_alive && clean;
         write_response(&mut writer, response, is_head, keep)?;
-        handler.maybe_sweep();
+        handler.after_response();
         if !keep {
             let _ = writer.shutdown(std::net::Shutdown::Write);
             return Ok(());
@@ -159,7 +167,7 @@ fn connection(handler: &Handler, stream: TcpStream, site: &Site) -> io::Result<(
 
 /// Reads one request head; `None` on a clean end of the connection, a status
 /// for a malformed or oversized one.
-fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Result<Head, u16>>> {
+fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Result<Head, StatusCode>>> {
     let mut buf = Vec::new();
     loop {
         let available = match reader.fill_buf() {
@@ -193,13 +201,13 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Result<Head
         reader.consume(used);
         if let Some(e) = end {
             if e > MAX_HEAD {
-                return Ok(Some(Err(431)));
+                return Ok(Some(Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)));
             }
             buf.truncate(e);
             return Ok(Some(parse_head(&buf)));
         }
         if buf.len() > MAX_HEAD {
-            return Ok(Some(Err(431)));
+            return Ok(Some(Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)));
         }
     }
 }
@@ -211,22 +219,24 @@ fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
         .map(|p| from + p + 4)
 }
 
-fn parse_head(buf: &[u8]) -> Result<Head, u16> {
+fn parse_head(buf: &[u8]) -> Result<Head, StatusCode> {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut slots);
     match parsed.parse(buf) {
         Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(400),
-        Err(httparse::Error::TooManyHeaders) => return Err(431),
-        Err(_) => return Err(400),
+        Ok(httparse::Status::Partial) => return Err(StatusCode::BAD_REQUEST),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        }
+        Err(_) => return Err(StatusCode::BAD_REQUEST),
     }
-    let mut headers = Headers::new();
+    let mut headers = HeaderMap::new();
     for h in parsed.headers.iter() {
-        headers.push(h.name, h.value.to_vec());
+        append_header(&mut headers, h.name, h.value).map_err(|_| StatusCode::BAD_REQUEST)?;
     }
     let version = parsed.version.unwrap_or(1);
     let connection = headers
-        .get("connection")
+        .text("connection")
         .unwrap_or_default()
         .to_ascii_lowercase();
     let keep_alive = if version == 0 {
@@ -234,8 +244,10 @@ fn parse_head(buf: &[u8]) -> Result<Head, u16> {
     } else {
         !connection.contains("close")
     };
+    let method = Method::from_bytes(parsed.method.unwrap_or("").to_ascii_uppercase().as_bytes())
+        .map_err(|_| StatusCode::BAD_REQUEST)?;
     Ok(Head {
-        method: parsed.method.unwrap_or("").to_ascii_uppercase(),
+        method,
         target: parsed.path.unwrap_or("/").to_owned(),
         headers,
         keep_alive,
@@ -343,21 +355,15 @@ fn write_response(
     head: bool,
     keep_alive: bool,
 ) -> io::Result<()> {
-    let mut text = format!(
-        "HTTP/1.1 {} {}\r\n",
-        response.status,
-        reason_phrase(response.status)
-    );
-    for (name, value) in response.header_lines() {
-        text.push_str(&format!("{name}: {value}\r\n"));
-    }
-    text.push_str(if keep_alive {
-        "Connection: keep-alive\r\n\r\n"
+    let mut text = Vec::with_capacity(512);
+    let connection: &[u8] = if keep_alive {
+        b"Connection: keep-alive\r\n"
     } else {
-        "Connection: close\r\n\r\n"
-    });
+        b"Connection: close\r\n"
+    };
+    response.write_head("HTTP/1.1 ", connection, &mut text);
     let mut out = io::BufWriter::with_capacity(64 * 1024, out);
-    out.write_all(text.as_bytes())?;
+    out.write_all(&text)?;
     if !head {
         response.body.write_to(&mut out)?;
     }

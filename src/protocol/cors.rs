@@ -6,72 +6,79 @@
 //! goes with credentials.
 
 use crate::config::{Config, Origins};
-use crate::gateway::{Request, Response};
+use crate::message::{HeaderText, HeaderValue, Request, Response, StatusCode, header};
 
 /// Methods the endpoint serves.
-pub const METHODS: &str = "GET, HEAD, POST, PATCH, DELETE, OPTIONS";
+pub const METHODS: HeaderValue =
+    HeaderValue::from_static("GET, HEAD, POST, PATCH, DELETE, OPTIONS");
 /// Response headers the widgets read cross-origin.
-const EXPOSE: &str = "Upload-Offset, Upload-Length, Content-Disposition, Content-Length, Content-Type, X-Content-Transfer-Id";
+const EXPOSE: HeaderValue = HeaderValue::from_static(
+    "Upload-Offset, Upload-Length, Content-Disposition, Content-Length, Content-Type, X-Content-Transfer-Id",
+);
 
 /// How a request's origin relates to the configuration.
 enum Allowed {
     No,
     Any,
-    Exact(String),
+    Exact(HeaderValue),
 }
 
-fn allowed(config: &Config, origin: Option<&str>) -> Allowed {
-    let Some(origin) = origin else {
+fn allowed(config: &Config, origin: Option<&HeaderValue>) -> Allowed {
+    let Some(value) = origin else {
+        return Allowed::No;
+    };
+    let Ok(origin) = value.to_str() else {
         return Allowed::No;
     };
     match &config.cors_origins {
         Origins::None => Allowed::No,
         Origins::Any => Allowed::Any,
-        Origins::List(list) if list.iter().any(|o| o == origin) => {
-            Allowed::Exact(origin.to_owned())
-        }
+        Origins::List(list) if list.iter().any(|o| o == origin) => Allowed::Exact(value.clone()),
         Origins::List(_) => Allowed::No,
     }
 }
 
 /// Adds the CORS headers for `origin` to any response, errors included.
-pub fn decorate(config: &Config, origin: Option<&str>, response: &mut Response) {
+pub fn decorate(config: &Config, origin: Option<&HeaderValue>, response: &mut Response) {
     match allowed(config, origin) {
         Allowed::No => return,
-        Allowed::Any => response.set_header("Access-Control-Allow-Origin", "*"),
+        Allowed::Any => response.set_header(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        ),
         Allowed::Exact(o) => {
-            response.set_header("Access-Control-Allow-Origin", o);
-            response.set_header("Access-Control-Allow-Credentials", "true");
-            response.set_header("Vary", "Origin");
+            response.set_header(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+            response.set_header(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+            response.set_header(header::VARY, HeaderValue::from_static("Origin"));
         }
     }
-    response.set_header("Access-Control-Expose-Headers", EXPOSE);
+    response.set_header(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSE);
 }
 
 /// Answers `OPTIONS`: a preflight (with `Origin` and
 /// `Access-Control-Request-Method`), or a plain capability query.
 pub fn options(config: &Config, request: &Request<'_>) -> Response {
-    let origin = request.headers.get("origin");
+    let origin = request.headers.get(header::ORIGIN);
     let preflight = origin.is_some()
         && request
             .headers
-            .get_bytes("access-control-request-method")
-            .is_some();
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     if !preflight {
-        return Response::new(204).header("Allow", METHODS);
+        return Response::new(StatusCode::NO_CONTENT).header(header::ALLOW, METHODS);
     }
-    if let Allowed::No = allowed(config, origin.as_deref()) {
+    if let Allowed::No = allowed(config, origin) {
         // Not decorated later either: `decorate` finds the origin not allowed.
-        return Response::new(403)
-            .header("Content-Type", "text/plain; charset=utf-8")
-            .header("X-Content-Type-Options", "nosniff")
-            .body(crate::gateway::Body::Bytes(
-                b"This origin is not allowed to use the upload endpoint.".to_vec(),
-            ));
+        return Response::text(
+            StatusCode::FORBIDDEN,
+            "This origin is not allowed to use the upload endpoint.",
+        );
     }
     let requested = request
         .headers
-        .get("access-control-request-headers")
+        .text("access-control-request-headers")
         .unwrap_or_default();
     let echoed: Vec<&str> = requested
         .split(',')
@@ -82,12 +89,18 @@ pub fn options(config: &Config, request: &Request<'_>) -> Response {
                     .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
         })
         .collect();
-    let mut response = Response::new(204)
-        .header("Access-Control-Allow-Methods", METHODS)
-        .header("Access-Control-Max-Age", "7200")
-        .header("Allow", METHODS);
-    if !echoed.is_empty() {
-        response.set_header("Access-Control-Allow-Headers", echoed.join(", "));
+    let mut response = Response::new(StatusCode::NO_CONTENT)
+        .header(header::ACCESS_CONTROL_ALLOW_METHODS, METHODS)
+        .header(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("7200"),
+        )
+        .header(header::ALLOW, METHODS);
+    // Only token characters were kept, so the joined list is a valid value.
+    if let Ok(value) = HeaderValue::try_from(echoed.join(", "))
+        && !echoed.is_empty()
+    {
+        response.set_header(header::ACCESS_CONTROL_ALLOW_HEADERS, value);
     }
     response
 }

@@ -9,15 +9,20 @@ use std::io::{self, Read};
 use serde_json::{Map, Value};
 
 use super::download::{accel_response, file_response};
-use super::multipart::Part;
+use super::error::{Failure, Kind};
+use super::multipart::{MultipartError, Part};
 use super::names::{clean_name, extension_allowed, guess_type, stored_type};
 use super::params::Params;
+use super::route::Fp;
 use super::{Handler, private, text};
-use crate::gateway::{Body, Headers, Request, Response};
 use crate::log;
-use crate::spool::{
-    Entry, Id, Installed, Protocol, Record, Spool, SpoolError, Variant, WriteError,
+use crate::message::{
+    Body, HeaderMap, HeaderName, HeaderText, HeaderValue, Request, Response, StatusCode, header,
 };
+use crate::spool::{Entry, Id, Installed, Protocol, Record, Spool, SpoolError, Variant};
+
+const UPLOAD_OFFSET: HeaderName = HeaderName::from_static("upload-offset");
+const UPLOAD_LENGTH: HeaderName = HeaderName::from_static("upload-length");
 
 /// Largest metadata part (§3).
 const MAX_METADATA: usize = 64 * 1024;
@@ -26,91 +31,74 @@ const MAX_REVERT_BODY: u64 = 4096;
 /// Largest value of `Upload-Offset` / `Upload-Length`.
 const MAX_NUMBER: u64 = i64::MAX as u64;
 
-/// A failed FilePond request.
-struct Failure {
-    status: u16,
-    message: String,
-    offset: Option<u64>,
-}
-
-impl Failure {
-    fn new(status: u16, message: impl Into<String>) -> Failure {
-        Failure {
-            status,
-            message: message.into(),
-            offset: None,
-        }
+/// Renders a failure as FilePond reads it (§2.2): the status with its
+/// reason phrase and one sentence; a transfer's offset when the client must
+/// resume from it.
+pub(super) fn render(failure: Failure) -> Response {
+    let message: &str = match &failure.message {
+        Some(m) => m,
+        None => match failure.kind {
+            Kind::Full => "The server has no space left for uploads.",
+            Kind::Busy => "The upload is busy with another request; try again.",
+            _ => "The server could not store the upload.",
+        },
+    };
+    log::warn(format_args!(
+        "filepond: {} {message}",
+        failure.status().as_u16()
+    ));
+    let mut r = text(failure.status(), message);
+    if let Some(offset) = failure.offset {
+        r.set_header(UPLOAD_OFFSET, offset);
     }
-    fn spool(e: SpoolError) -> Failure {
-        log::error(format_args!("filepond: {e}"));
-        match e {
-            SpoolError::Full => Failure::new(507, "The server has no space left for uploads."),
-            SpoolError::Busy => {
-                Failure::new(503, "The upload is busy with another request; try again.")
-            }
-            _ => Failure::new(500, "The server could not store the upload."),
-        }
+    if failure.kind == Kind::MethodNotAllowed {
+        r.set_header(header::ALLOW, super::cors::METHODS);
     }
-    fn write(e: WriteError) -> Failure {
-        match e {
-            WriteError::Source(e) => Failure::new(400, e.to_string()),
-            WriteError::Spool(e) => Failure::spool(e),
-        }
-    }
-    fn into_response(self) -> Response {
-        log::warn(format_args!("filepond: {} {}", self.status, self.message));
-        let mut r = text(self.status, &self.message);
-        if let Some(offset) = self.offset {
-            r.set_header("Upload-Offset", offset.to_string());
-        }
-        r
-    }
+    r
 }
 
 type Outcome = Result<Response, Failure>;
 
 fn answer(outcome: Outcome) -> Response {
-    outcome.unwrap_or_else(Failure::into_response)
-}
-
-/// A `400` with a message, for malformed requests found before dispatch.
-pub(super) fn bad_request(message: &str) -> Response {
-    Failure::new(400, message).into_response()
+    outcome.unwrap_or_else(render)
 }
 
 /// `405` for methods the endpoint does not serve.
 pub(super) fn method_not_allowed() -> Response {
-    let mut r =
-        Failure::new(405, "This method is not served by the upload endpoint.").into_response();
-    r.set_header("Allow", super::cors::METHODS);
-    r
+    render(Failure::new(
+        Kind::MethodNotAllowed,
+        "This method is not served by the upload endpoint.",
+    ))
 }
 
 fn parse_id(text: &str) -> Result<Id, Failure> {
-    Id::parse(text).map_err(|e| Failure::new(400, format!("Invalid id: {e}.")))
+    Id::parse(text).map_err(|e| Failure::new(Kind::Invalid, format!("Invalid id: {e}.")))
 }
 
 /// A header holding 1*DIGIT up to 2^63-1.
-fn header_number(headers: &Headers, name: &str) -> Result<Option<u64>, Failure> {
-    let Some(raw) = headers.get(name) else {
+fn header_number(headers: &HeaderMap, name: &str) -> Result<Option<u64>, Failure> {
+    let Some(raw) = headers.text(name) else {
         return Ok(None);
     };
     let v = raw.trim();
     if v.is_empty() || v.len() > 19 || !v.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Failure::new(
-            400,
+            Kind::Invalid,
             format!("{name} must be a whole number of bytes, not {raw:?}."),
         ));
     }
     match v.parse::<u64>() {
         Ok(n) if n <= MAX_NUMBER => Ok(Some(n)),
-        _ => Err(Failure::new(400, format!("{name} is too large."))),
+        _ => Err(Failure::new(Kind::Invalid, format!("{name} is too large."))),
     }
 }
 
 fn created(id: &Id) -> Response {
-    private(Response::new(201))
-        .header("Content-Type", "text/plain; charset=utf-8")
+    private(Response::new(StatusCode::CREATED))
+        .header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )
         .body(Body::Bytes(id.as_str().as_bytes().to_vec()))
 }
 
@@ -124,7 +112,7 @@ pub(super) fn is_field(h: &Handler, name: Option<&str>) -> bool {
 /// `POST` multipart without Fine Uploader fields: process (§3) or transfer start (§4.1).
 pub(super) fn process<'r>(
     h: &Handler,
-    headers: &Headers,
+    headers: &HeaderMap,
     mut form: super::multipart::Multipart<'r>,
     first: Option<Part<'r>>,
 ) -> Response {
@@ -137,34 +125,34 @@ pub(super) fn process<'r>(
         loop {
             let mut part = match next.take() {
                 Some(p) => p,
-                None => match form.next_part().map_err(|e| Failure::new(400, e.0))? {
+                None => match form.next_part().map_err(Failure::from)? {
                     Some(p) => p,
                     None => break,
                 },
             };
             if !is_field(h, part.name.as_deref()) {
                 io::copy(&mut part, &mut io::sink())
-                    .map_err(|e| Failure::new(400, e.to_string()))?;
+                    .map_err(|e| Failure::new(Kind::Invalid, e.to_string()))?;
                 continue;
             }
             if let Some(filename) = part.filename.clone() {
                 let name = clean_name(&filename);
                 if main.is_none() && !extension_allowed(&h.config.allowed_extensions, &name) {
                     return Err(Failure::new(
-                        415,
+                        Kind::TypeRefused,
                         format!("Files like {name:?} are not allowed here."),
                     ));
                 }
                 let area = match &mut scratch {
                     Some(area) => area,
-                    None => scratch.insert(h.spool.scratch().map_err(Failure::spool)?),
+                    None => scratch.insert(h.spool.scratch().map_err(Failure::from)?),
                 };
                 let written = area
                     .write_file(&mut part, h.config.max_size)
-                    .map_err(Failure::write)?;
+                    .map_err(Failure::from)?;
                 if written.overflow {
                     return Err(Failure::new(
-                        413,
+                        Kind::TooLarge,
                         format!(
                             "The file is larger than the limit of {} bytes.",
                             h.config.max_size
@@ -182,22 +170,21 @@ pub(super) fn process<'r>(
                     });
                 }
             } else if metadata.is_none() {
-                let text = part.text(MAX_METADATA).map_err(|e| {
-                    if e.0.contains("longer than") {
-                        Failure::new(413, "The metadata part is larger than 64 KiB.")
-                    } else {
-                        Failure::new(400, e.0)
+                let text = part.text(MAX_METADATA).map_err(|e| match e {
+                    MultipartError::FieldTooLong(_) => {
+                        Failure::new(Kind::TooLarge, "The metadata part is larger than 64 KiB.")
                     }
+                    e => Failure::from(e),
                 })?;
                 metadata = Some(parse_metadata(&text)?);
             } else {
                 io::copy(&mut part, &mut io::sink())
-                    .map_err(|e| Failure::new(400, e.to_string()))?;
+                    .map_err(|e| Failure::new(Kind::Invalid, e.to_string()))?;
             }
         }
         let metadata = metadata.unwrap_or_default();
         let id = Id::mint().map_err(|e| {
-            Failure::spool(SpoolError::Io {
+            Failure::from(SpoolError::Io {
                 action: "make an id",
                 source: e,
             })
@@ -211,12 +198,13 @@ pub(super) fn process<'r>(
                 record.size = Some(len);
                 record.received = len;
                 record.variants = variants;
-                let lock = h.spool.lock(&id).map_err(Failure::spool)?;
-                match lock.install(scratch, &mut record).map_err(Failure::spool)? {
+                let lock = h.spool.lock(&id).map_err(Failure::from)?;
+                match lock.install(scratch, &mut record).map_err(Failure::from)? {
                     Installed::New(_) => Ok(created(&id)),
-                    Installed::Kept(_) => {
-                        Err(Failure::new(500, "An id collision happened; try again."))
-                    }
+                    Installed::Kept(_) => Err(Failure::new(
+                        Kind::Storage,
+                        "An id collision happened; try again.",
+                    )),
                 }
             }
             _ => start_transfer(h, headers, record),
@@ -228,18 +216,18 @@ fn parse_metadata(text: &str) -> Result<Map<String, Value>, Failure> {
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(Failure::new(
-            400,
+            Kind::Invalid,
             "The metadata part must be a JSON object.",
         )),
     }
 }
 
 /// §4.1: a transfer start, once the form held no file.
-fn start_transfer(h: &Handler, headers: &Headers, mut record: Record) -> Outcome {
+fn start_transfer(h: &Handler, headers: &HeaderMap, mut record: Record) -> Outcome {
     let Some(length) = header_number(headers, "upload-length")? else {
         let fields = h.config.filepond_fields.join(" or ");
         return Err(Failure::new(
-            400,
+            Kind::Invalid,
             format!(
                 "No file part named {fields}, and missing Upload-Length for a chunked transfer."
             ),
@@ -247,7 +235,7 @@ fn start_transfer(h: &Handler, headers: &Headers, mut record: Record) -> Outcome
     };
     if length > h.config.max_size {
         return Err(Failure::new(
-            413,
+            Kind::TooLarge,
             format!(
                 "The file is {length} bytes; the limit is {} bytes.",
                 h.config.max_size
@@ -255,9 +243,9 @@ fn start_transfer(h: &Handler, headers: &Headers, mut record: Record) -> Outcome
         ));
     }
     record.size = Some(length);
-    let id = Id::parse(&record.id).map_err(|e| Failure::new(500, e.to_string()))?;
-    let lock = h.spool.lock(&id).map_err(Failure::spool)?;
-    lock.create(&record).map_err(Failure::spool)?;
+    let id = Id::parse(&record.id).map_err(|e| Failure::new(Kind::Storage, e.to_string()))?;
+    let lock = h.spool.lock(&id).map_err(Failure::from)?;
+    lock.create(&record).map_err(Failure::from)?;
     Ok(created(&id))
 }
 
@@ -265,18 +253,19 @@ fn start_transfer(h: &Handler, headers: &Headers, mut record: Record) -> Outcome
 /// with an empty body (non-browser clients), else an error.
 pub(super) fn post_without_form(h: &Handler, request: Request<'_>) -> Response {
     answer((|| {
-        if request.content_length.unwrap_or(0) == 0
-            && request.headers.get_bytes("upload-length").is_some()
-        {
+        if request.content_length.unwrap_or(0) == 0 && request.headers.contains_key(UPLOAD_LENGTH) {
             let id = Id::mint().map_err(|e| {
-                Failure::spool(SpoolError::Io {
+                Failure::from(SpoolError::Io {
                     action: "make an id",
                     source: e,
                 })
             })?;
             return start_transfer(h, &request.headers, Record::new(&id, Protocol::FilePond));
         }
-        Err(Failure::new(400, "The upload must be multipart/form-data."))
+        Err(Failure::new(
+            Kind::Invalid,
+            "The upload must be multipart/form-data.",
+        ))
     })())
 }
 
@@ -284,15 +273,20 @@ pub(super) fn post_without_form(h: &Handler, request: Request<'_>) -> Response {
 pub(super) fn patch(h: &Handler, query: &Params, request: Request<'_>) -> Response {
     answer((|| {
         let Some(id_text) = query.get("patch") else {
-            return Err(Failure::new(400, "PATCH needs ?patch=<id>."));
+            return Err(Failure::new(Kind::Invalid, "PATCH needs ?patch=<id>."));
         };
         let id = parse_id(id_text)?;
         let headers = &request.headers;
-        let (length, complete) = match h.spool.lookup(&id).map_err(Failure::spool)? {
-            Entry::Absent => return Err(Failure::new(404, "There is no transfer with this id.")),
+        let (length, complete) = match h.spool.lookup(&id).map_err(Failure::from)? {
+            Entry::Absent => {
+                return Err(Failure::new(
+                    Kind::NotFound,
+                    "There is no transfer with this id.",
+                ));
+            }
             Entry::Incoming(r) | Entry::Complete(r) => (r.size.unwrap_or(r.received), r.complete),
         };
-        let ct = headers.get("content-type").unwrap_or_default();
+        let ct = headers.text("content-type").unwrap_or_default();
         if !ct
             .split(';')
             .next()
@@ -301,18 +295,18 @@ pub(super) fn patch(h: &Handler, query: &Params, request: Request<'_>) -> Respon
             .eq_ignore_ascii_case("application/offset+octet-stream")
         {
             return Err(Failure::new(
-                415,
+                Kind::TypeRefused,
                 "A chunk must be sent as application/offset+octet-stream.",
             ));
         }
         let Some(offset) = header_number(headers, "upload-offset")? else {
-            return Err(Failure::new(400, "Missing Upload-Offset."));
+            return Err(Failure::new(Kind::Invalid, "Missing Upload-Offset."));
         };
         if let Some(declared) = header_number(headers, "upload-length")?
             && declared != length
         {
             return Err(Failure::new(
-                400,
+                Kind::Invalid,
                 format!("Upload-Length {declared} differs from the transfer's {length} bytes."),
             ));
         }
@@ -321,14 +315,14 @@ pub(super) fn patch(h: &Handler, query: &Params, request: Request<'_>) -> Respon
                 Some(e) => Some(e),
                 None => {
                     return Err(Failure::new(
-                        400,
+                        Kind::Invalid,
                         format!("The chunk reaches past the transfer's {length} bytes."),
                     ));
                 }
             },
             None if offset > length => {
                 return Err(Failure::new(
-                    400,
+                    Kind::Invalid,
                     format!("Upload-Offset {offset} is past the transfer's {length} bytes."),
                 ));
             }
@@ -338,45 +332,46 @@ pub(super) fn patch(h: &Handler, query: &Params, request: Request<'_>) -> Respon
             return Ok(no_content(length));
         }
         let upload_name = headers
-            .get_bytes("upload-name")
+            .bytes("upload-name")
             .filter(|n| !n.is_empty())
             .map(clean_name);
         let received = {
-            let lock = h.spool.lock(&id).map_err(Failure::spool)?;
-            let Entry::Incoming(mut record) = lock.entry().map_err(Failure::spool)? else {
+            let lock = h.spool.lock(&id).map_err(Failure::from)?;
+            let Entry::Incoming(mut record) = lock.entry().map_err(Failure::from)? else {
                 return Ok(no_content(length));
             };
             if record.protocol != Protocol::FilePond {
-                return Err(Failure::new(409, "This id is not a FilePond transfer."));
+                return Err(Failure::new(
+                    Kind::Conflict,
+                    "This id is not a FilePond transfer.",
+                ));
             }
             if let (Some(name), None) = (upload_name, &record.name) {
                 if !extension_allowed(&h.config.allowed_extensions, &name) {
-                    lock.remove().map_err(Failure::spool)?;
+                    lock.remove().map_err(Failure::from)?;
                     return Err(Failure::new(
-                        415,
+                        Kind::TypeRefused,
                         format!("Files like {name:?} are not allowed here."),
                     ));
                 }
                 record.media_type = Some(guess_type(&name).to_owned());
                 record.name = Some(name);
-                lock.save(&record).map_err(Failure::spool)?;
+                lock.save(&record).map_err(Failure::from)?;
             }
             record.received
         };
         if offset > received {
-            return Err(Failure {
-                offset: Some(received),
-                ..Failure::new(
-                    409,
-                    format!("Upload-Offset {offset} does not match the {received} bytes received."),
-                )
-            });
+            return Err(Failure::new(
+                Kind::Conflict,
+                format!("Upload-Offset {offset} does not match the {received} bytes received."),
+            )
+            .at_offset(received));
         }
         // Bytes below `received` are a retransmission: skip them, store the rest.
         let mut body = request.body;
         let skip = received - offset;
         let skipped = io::copy(&mut (&mut body).take(skip), &mut io::sink())
-            .map_err(|e| Failure::new(400, e.to_string()))?;
+            .map_err(|e| Failure::new(Kind::Invalid, e.to_string()))?;
         let want = match declared_end {
             Some(end) => end.saturating_sub(received),
             None => length - received,
@@ -388,14 +383,14 @@ pub(super) fn patch(h: &Handler, query: &Params, request: Request<'_>) -> Respon
         match h
             .spool
             .write_at(&id, received, want, &mut body)
-            .map_err(Failure::write)?
+            .map_err(Failure::from)?
         {
             Some(w) if w.overflow => Err(Failure::new(
-                400,
+                Kind::Invalid,
                 format!("The chunk reaches past the transfer's {length} bytes."),
             )),
             Some(w) if declared_end.is_some() && w.len != want => Err(Failure::new(
-                400,
+                Kind::Invalid,
                 format!(
                     "The chunk body has {} bytes, not the {want} announced.",
                     w.len
@@ -410,22 +405,25 @@ pub(super) fn patch(h: &Handler, query: &Params, request: Request<'_>) -> Respon
 /// Advances `received` from `from` to `to` under the lock; completes the
 /// transfer when every byte is in.
 fn finish_patch(h: &Handler, id: &Id, from: u64, to: u64) -> Outcome {
-    let lock = h.spool.lock(id).map_err(Failure::spool)?;
-    let mut record = match lock.entry().map_err(Failure::spool)? {
+    let lock = h.spool.lock(id).map_err(Failure::from)?;
+    let mut record = match lock.entry().map_err(Failure::from)? {
         Entry::Incoming(r) => r,
         Entry::Complete(r) => return Ok(no_content(r.size.unwrap_or(r.received))),
-        Entry::Absent => return Err(Failure::new(404, "The transfer was reverted meanwhile.")),
+        Entry::Absent => {
+            return Err(Failure::new(
+                Kind::NotFound,
+                "The transfer was reverted meanwhile.",
+            ));
+        }
     };
     if record.received == from {
         record.received = to;
     } else if record.received < from {
-        return Err(Failure {
-            offset: Some(record.received),
-            ..Failure::new(
-                409,
-                format!("The transfer is at {} bytes.", record.received),
-            )
-        });
+        return Err(Failure::new(
+            Kind::Conflict,
+            format!("The transfer is at {} bytes.", record.received),
+        )
+        .at_offset(record.received));
     }
     let length = record.size.unwrap_or(0);
     if record.received >= length {
@@ -433,17 +431,17 @@ fn finish_patch(h: &Handler, id: &Id, from: u64, to: u64) -> Outcome {
             record.media_type = Some(guess_type(record.name.as_deref().unwrap_or("")).to_owned());
         }
         let started = std::time::Instant::now();
-        lock.complete(&mut record).map_err(Failure::spool)?;
+        lock.complete(&mut record).map_err(Failure::from)?;
         super::log_completion("filepond", id, length, started);
     } else {
         record.updated = crate::spool::unix_now();
-        lock.save(&record).map_err(Failure::spool)?;
+        lock.save(&record).map_err(Failure::from)?;
     }
     Ok(no_content(record.received))
 }
 
 fn no_content(offset: u64) -> Response {
-    private(Response::new(204)).header("Upload-Offset", offset.to_string())
+    private(Response::new(StatusCode::NO_CONTENT)).header(UPLOAD_OFFSET, offset)
 }
 
 /// `DELETE` with the id as body: revert (§5). Idempotent.
@@ -454,66 +452,63 @@ pub(super) fn revert(h: &Handler, request: Request<'_>) -> Response {
             .body
             .take(MAX_REVERT_BODY + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| Failure::new(400, e.to_string()))?;
+            .map_err(|e| Failure::new(Kind::Invalid, e.to_string()))?;
         if bytes.len() as u64 > MAX_REVERT_BODY {
-            return Err(Failure::new(400, "The revert body must be just the id."));
+            return Err(Failure::new(
+                Kind::Invalid,
+                "The revert body must be just the id.",
+            ));
         }
         let text = String::from_utf8_lossy(&bytes);
         let id = parse_id(text.trim_matches(|c: char| c.is_ascii_whitespace()))?;
-        let lock = h.spool.lock(&id).map_err(Failure::spool)?;
-        if lock.remove().map_err(Failure::spool)? {
+        let lock = h.spool.lock(&id).map_err(Failure::from)?;
+        if lock.remove().map_err(Failure::from)? {
             log::info(format_args!("filepond: reverted {id}"));
         }
-        Ok(private(Response::new(204)))
+        Ok(private(Response::new(StatusCode::NO_CONTENT)))
     })())
 }
 
 /// `GET`/`HEAD`: restore, load, fetch, or the resume offset query.
-pub(super) fn get(h: &Handler, query: &Params, request: &Request<'_>) -> Response {
-    answer((|| {
-        if request.method == "HEAD"
-            && let Some(id) = query.get("patch")
-        {
-            return offset(h, &parse_id(id)?);
-        }
-        if let Some(id) = query.get("restore") {
-            return restore(h, &parse_id(id)?);
-        }
-        if let Some(source) = query.get("load") {
-            return load(h, source);
-        }
-        if let Some(url) = query.get("fetch") {
-            return super::fetch::fetch(h, url, request.method == "HEAD")
-                .map_err(|(status, message)| Failure::new(status, message));
-        }
-        Err(Failure::new(
-            400,
+pub(super) fn get(h: &Handler, action: Fp) -> Response {
+    answer(match action {
+        Fp::Offset(id) => parse_id(&id).and_then(|id| offset(h, &id)),
+        Fp::Restore(id) => parse_id(&id).and_then(|id| restore(h, &id)),
+        Fp::Load(source) => load(h, &source),
+        Fp::Fetch { url, head } => super::remote::fetch(h, &url, head),
+        _ => Err(Failure::new(
+            Kind::Invalid,
             "Nothing to do: the request names no action (restore, load, fetch, patch, session).",
-        ))
-    })())
+        )),
+    })
 }
 
 /// `HEAD ?patch=<id>` (§4.4).
 fn offset(h: &Handler, id: &Id) -> Outcome {
-    let (received, length) = match h.spool.lookup(id).map_err(Failure::spool)? {
-        Entry::Absent => return Err(Failure::new(404, "There is no transfer with this id.")),
+    let (received, length) = match h.spool.lookup(id).map_err(Failure::from)? {
+        Entry::Absent => {
+            return Err(Failure::new(
+                Kind::NotFound,
+                "There is no transfer with this id.",
+            ));
+        }
         Entry::Incoming(r) => (r.received, r.size.unwrap_or(0)),
         Entry::Complete(r) => {
             let size = r.size.unwrap_or(r.received);
             (size, size)
         }
     };
-    Ok(private(Response::new(200))
-        .header("Upload-Offset", received.to_string())
-        .header("Upload-Length", length.to_string())
-        .header("Content-Length", "0"))
+    Ok(private(Response::new(StatusCode::OK))
+        .header(UPLOAD_OFFSET, received)
+        .header(UPLOAD_LENGTH, length)
+        .header(header::CONTENT_LENGTH, 0u64))
 }
 
 /// `GET ?restore=<id>` (§6).
 fn restore(h: &Handler, id: &Id) -> Outcome {
-    let Some((record, file)) = h.spool.open_complete(id).map_err(Failure::spool)? else {
+    let Some((record, file)) = h.spool.open_complete(id).map_err(Failure::from)? else {
         return Err(Failure::new(
-            404,
+            Kind::NotFound,
             "There is no complete upload with this id.",
         ));
     };
@@ -521,6 +516,13 @@ fn restore(h: &Handler, id: &Id) -> Outcome {
     let media_type = record.media_type.as_deref();
     if let Some(prefix) = &h.config.accel_redirect {
         let location = format!("{prefix}{}", Spool::complete_data_name(id));
+        // The prefix is checked at configuration load and the name is an id.
+        let location = HeaderValue::try_from(location).map_err(|_| {
+            Failure::new(
+                Kind::Storage,
+                "The accel_redirect prefix is not a valid header value.",
+            )
+        })?;
         return Ok(accel_response(&name, media_type, location));
     }
     let len = record.size.unwrap_or(record.received);
@@ -538,22 +540,28 @@ fn load(h: &Handler, source: &str) -> Outcome {
             .any(|s| s.is_empty() || s == "." || s == "..");
     if bad {
         return Err(Failure::new(
-            400,
+            Kind::Invalid,
             "The load source must be a relative path without empty, '.' or '..' segments.",
         ));
     }
     let Some(root) = h.config.load_dir.as_deref() else {
-        return Err(Failure::new(404, "Loading server files is not enabled."));
+        return Err(Failure::new(
+            Kind::NotFound,
+            "Loading server files is not enabled.",
+        ));
     };
     match crate::spool::open_below(root, source) {
         Ok(Some((file, len))) => {
             let name = source.rsplit('/').next().unwrap_or(source);
             Ok(file_response(name, Some(guess_type(name)), file, len))
         }
-        Ok(None) => Err(Failure::new(404, "There is no such file to load.")),
+        Ok(None) => Err(Failure::new(
+            Kind::NotFound,
+            "There is no such file to load.",
+        )),
         Err(e) => {
             log::error(format_args!("filepond: load failed: {e}"));
-            Err(Failure::new(500, "The file could not be read."))
+            Err(Failure::new(Kind::Storage, "The file could not be read."))
         }
     }
 }

@@ -7,127 +7,87 @@
 //! intact; the upload completes as soon as its parts tile the file, whatever
 //! order they came in, and exactly once.
 
+use std::borrow::Cow;
 use std::io::{self, Read};
 
 use serde_json::{Map, Value, json};
 
+use super::error::{Failure, Kind};
 use super::multipart::{Multipart, Part};
 use super::names::{clean_name, extension_allowed, guess_type, stored_type};
 use super::params::Params;
 use super::{Handler, MAX_FORM_BODY, private};
-use crate::gateway::{Body, Request, Response};
 use crate::log;
-use crate::spool::{
-    Entry, Id, Installed, Parts, Protocol, Record, Scratch, SpoolError, WriteError,
-};
+use crate::message::{Body, HeaderText, HeaderValue, Request, Response, StatusCode, header};
+use crate::spool::{Entry, Id, Installed, Parts, Protocol, Record, Scratch};
 
 /// Longest text field accepted in a form.
 pub(super) const MAX_FIELD: usize = 64 * 1024;
 
-/// A failed request, as Fine Uploader reads it (B.5).
-#[derive(Debug)]
-struct Failure {
-    status: u16,
-    message: String,
-    prevent_retry: bool,
-    reset: bool,
+/// Shorthands for the failures this module raises most.
+fn invalid(message: impl Into<Cow<'static, str>>) -> Failure {
+    Failure::new(Kind::Invalid, message)
+}
+fn malformed(message: impl Into<Cow<'static, str>>) -> Failure {
+    Failure::new(Kind::Malformed, message)
+}
+fn too_large(size: u64, max: u64) -> Failure {
+    Failure::new(
+        Kind::TooLarge,
+        format!("the file is {size} bytes; the limit is {max} bytes"),
+    )
+}
+fn reset(message: impl Into<Cow<'static, str>>) -> Failure {
+    Failure::new(Kind::Reset, message)
 }
 
-impl Failure {
-    fn new(status: u16, message: impl Into<String>) -> Failure {
-        Failure {
-            status,
-            message: message.into(),
-            prevent_retry: false,
-            reset: false,
+/// Renders a failure as Fine Uploader reads it (B.5): `success: false`, the
+/// message, `preventRetry` when the same request cannot succeed, and `reset`
+/// when the client must start the upload over.
+pub(super) fn render(failure: Failure) -> Response {
+    let message = match failure.message {
+        Some(m) => m.into_owned(),
+        None => match failure.kind {
+            Kind::Full => "the server has no space left for uploads",
+            Kind::Busy => "the upload is busy with another request; try again",
+            _ => "the server could not store the upload",
         }
+        .to_owned(),
+    };
+    let status = failure.kind.status();
+    log::warn(format_args!("fine-uploader: {} {message}", status.as_u16()));
+    let mut body = Map::new();
+    body.insert("success".into(), Value::Bool(false));
+    body.insert("error".into(), Value::String(message));
+    if failure.kind.is_final() {
+        body.insert("preventRetry".into(), Value::Bool(true));
     }
-    /// A request a retry cannot fix (bad id, parameters, missing file part).
-    fn invalid(message: impl Into<String>) -> Failure {
-        Failure {
-            prevent_retry: true,
-            ..Failure::new(400, message)
-        }
+    if failure.kind == Kind::Reset {
+        body.insert("reset".into(), Value::Bool(true));
     }
-    /// A broken or truncated body: a retry may succeed.
-    fn malformed(message: impl Into<String>) -> Failure {
-        Failure::new(400, message)
-    }
-    fn too_large(size: u64, max: u64) -> Failure {
-        let message = format!("the file is {size} bytes; the limit is {max} bytes");
-        Failure {
-            prevent_retry: true,
-            ..Failure::new(413, message)
-        }
-    }
-    /// The client must forget its progress and send every part again.
-    fn reset(message: impl Into<String>) -> Failure {
-        Failure {
-            reset: true,
-            ..Failure::new(409, message)
-        }
-    }
-    fn spool(e: SpoolError) -> Failure {
-        log::error(format_args!("fine-uploader: {e}"));
-        match e {
-            SpoolError::Full => Failure::new(507, "the server has no space left for uploads"),
-            SpoolError::Busy => {
-                Failure::new(503, "the upload is busy with another request; try again")
-            }
-            _ => Failure::new(500, "the server could not store the upload"),
-        }
-    }
-    fn write(e: WriteError) -> Failure {
-        match e {
-            WriteError::Source(e) => Failure::malformed(e.to_string()),
-            WriteError::Spool(e) => Failure::spool(e),
-        }
-    }
-
-    fn into_response(self) -> Response {
-        log::warn(format_args!(
-            "fine-uploader: {} {}",
-            self.status, self.message
-        ));
-        let mut body = Map::new();
-        body.insert("success".into(), Value::Bool(false));
-        body.insert("error".into(), Value::String(self.message));
-        if self.prevent_retry {
-            body.insert("preventRetry".into(), Value::Bool(true));
-        }
-        if self.reset {
-            body.insert("reset".into(), Value::Bool(true));
-        }
-        json_response(self.status, &Value::Object(body))
-    }
-}
-
-fn from_spool(e: SpoolError) -> Failure {
-    Failure::spool(e)
+    json_response(status, &Value::Object(body))
 }
 
 /// One line of JSON, inert in HTML (B.5), as `text/plain`.
-fn json_response(status: u16, value: &Value) -> Response {
+fn json_response(status: StatusCode, value: &Value) -> Response {
     let text = value
         .to_string()
         .replace('<', "\\u003c")
         .replace('>', "\\u003e")
         .replace('&', "\\u0026");
     private(Response::new(status))
-        .header("Content-Type", "text/plain; charset=utf-8")
+        .header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )
         .body(Body::Bytes(text.into_bytes()))
 }
 
 fn success(record: &Record) -> Response {
     json_response(
-        200,
+        StatusCode::OK,
         &json!({"success": true, "uuid": record.id, "name": record.name}),
     )
-}
-
-/// The answer to a body that cannot be parsed at all.
-pub(super) fn malformed(message: &str) -> Response {
-    Failure::malformed(message).into_response()
 }
 
 /// Parameters of one request, from the query and the body, with a check that
@@ -148,7 +108,7 @@ impl Fields {
             && let Some(old) = self.0.get(&name)
         {
             if old != value {
-                return Err(Failure::invalid(format!(
+                return Err(invalid(format!(
                     "the parameter {name} is given twice with different values"
                 )));
             }
@@ -165,8 +125,8 @@ impl Fields {
     fn id(&self) -> Result<Id, Failure> {
         let text = self
             .get("qquuid")
-            .ok_or_else(|| Failure::invalid("the request has no qquuid parameter"))?;
-        Id::parse(text).map_err(|e| Failure::invalid(format!("invalid qquuid: {e}")))
+            .ok_or_else(|| invalid("the request has no qquuid parameter"))?;
+        Id::parse(text).map_err(|e| invalid(format!("invalid qquuid: {e}")))
     }
 
     /// A plain decimal number parameter, if present.
@@ -176,8 +136,8 @@ impl Fields {
             Some(v) if !v.is_empty() && v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit()) => v
                 .parse()
                 .map(Some)
-                .map_err(|_| Failure::invalid(format!("{name} is too large"))),
-            Some(v) => Err(Failure::invalid(format!(
+                .map_err(|_| invalid(format!("{name} is too large"))),
+            Some(v) => Err(invalid(format!(
                 "{name} must be a decimal number, not {v:?}"
             ))),
         }
@@ -190,7 +150,7 @@ impl Fields {
             (None, Some(f)) => f.to_vec(),
             (None, None) => match self.get("qqfile") {
                 Some(n) => n.as_bytes().to_vec(),
-                None => return Err(Failure::invalid("the request names no file (qqfilename)")),
+                None => return Err(invalid("the request names no file (qqfilename)")),
             },
         };
         Ok(clean_name(&raw))
@@ -212,7 +172,7 @@ impl Fields {
         };
         let need = |name: &str| -> Result<u64, Failure> {
             self.number(name)?
-                .ok_or_else(|| Failure::invalid(format!("the chunk request has no {name}")))
+                .ok_or_else(|| invalid(format!("the chunk request has no {name}")))
         };
         let chunk = Chunk {
             index,
@@ -223,13 +183,13 @@ impl Fields {
             resume: self.get("qqresume") == Some("true"),
         };
         if chunk.total_parts == 0 {
-            return Err(Failure::invalid("qqtotalparts must be at least 1"));
+            return Err(invalid("qqtotalparts must be at least 1"));
         }
         if chunk.size == 0 {
-            return Err(Failure::invalid("qqchunksize must be at least 1"));
+            return Err(invalid("qqchunksize must be at least 1"));
         }
         if chunk.index >= chunk.total_parts {
-            return Err(Failure::invalid(format!(
+            return Err(invalid(format!(
                 "qqpartindex {} is not below qqtotalparts {}",
                 chunk.index, chunk.total_parts
             )));
@@ -239,7 +199,7 @@ impl Fields {
             .checked_add(chunk.size)
             .is_none_or(|end| end > chunk.total_size)
         {
-            return Err(Failure::invalid(format!(
+            return Err(invalid(format!(
                 "the part ends past qqtotalfilesize ({} + {} > {})",
                 chunk.offset, chunk.size, chunk.total_size
             )));
@@ -289,21 +249,18 @@ fn check_limits(
     if let Some(size) = declared_size
         && size > h.config.max_size
     {
-        return Err(Failure::too_large(size, h.config.max_size));
+        return Err(too_large(size, h.config.max_size));
     }
     if let Some(name) = name
         && !extension_allowed(&h.config.allowed_extensions, name)
     {
-        return Err(Failure {
-            prevent_retry: true,
-            ..Failure::new(
-                415,
-                format!(
-                    "files like {name:?} are not allowed here; allowed extensions: {}",
-                    h.config.allowed_extensions.join(", ")
-                ),
-            )
-        });
+        return Err(Failure::new(
+            Kind::TypeRefused,
+            format!(
+                "files like {name:?} are not allowed here; allowed extensions: {}",
+                h.config.allowed_extensions.join(", ")
+            ),
+        ));
     }
     Ok(())
 }
@@ -326,14 +283,14 @@ pub(super) fn upload_form<'r>(
         loop {
             let mut part = match next.take() {
                 Some(p) => p,
-                None => match form.next_part().map_err(|e| Failure::malformed(e.0))? {
+                None => match form.next_part().map_err(Failure::from)? {
                     Some(p) => p,
                     None => break,
                 },
             };
             if part.is_file() || part.name.as_deref() == Some("qqfile") {
                 if received.is_some() {
-                    return Err(Failure::invalid("the request has more than one file part"));
+                    return Err(invalid("the request has more than one file part"));
                 }
                 let got = receive(h, &fields, &mut part)?;
                 if let Received::Chunk(Stored::Complete(record)) = got {
@@ -342,12 +299,12 @@ pub(super) fn upload_form<'r>(
                 received = Some(got);
             } else {
                 let name = part.name.clone().unwrap_or_default();
-                let value = part.text(MAX_FIELD).map_err(|e| Failure::malformed(e.0))?;
+                let value = part.text(MAX_FIELD).map_err(Failure::from)?;
                 fields.add(name, value)?;
             }
         }
         match received {
-            None => Err(Failure::invalid("the request has no file part (qqfile)")),
+            None => Err(invalid("the request has no file part (qqfile)")),
             Some(Received::Chunk(stored)) => record_chunk(h, stored),
             Some(Received::Whole {
                 scratch,
@@ -364,7 +321,7 @@ pub(super) fn upload_form<'r>(
             ),
         }
     })();
-    result.unwrap_or_else(Failure::into_response)
+    result.unwrap_or_else(render)
 }
 
 /// Handles the file part: a chunk goes straight to its offset; a whole file
@@ -387,12 +344,12 @@ fn receive<'s>(
         (n, f) => Some(clean_name(n.map(str::as_bytes).or(f).unwrap_or_default())),
     };
     check_limits(h, fields.number("qqtotalfilesize")?, known_name.as_deref())?;
-    let mut scratch = h.spool.scratch().map_err(from_spool)?;
+    let mut scratch = h.spool.scratch().map_err(Failure::from)?;
     let written = scratch
         .write_file(part, h.config.max_size)
-        .map_err(Failure::write)?;
+        .map_err(Failure::from)?;
     if written.overflow {
-        return Err(Failure::too_large(written.len + 1, h.config.max_size));
+        return Err(too_large(written.len + 1, h.config.max_size));
     }
     Ok(Received::Whole {
         scratch,
@@ -416,7 +373,7 @@ fn finish_whole(
     let name = fields.name(filename)?;
     if let Some(chunk) = fields.chunk()? {
         // Chunk parameters after the file part: place the part from scratch.
-        let mut data = scratch.data().map_err(from_spool)?;
+        let mut data = scratch.data().map_err(Failure::from)?;
         let stored = store_chunk(h, fields, chunk, &name, &mut data)?;
         return record_chunk(h, stored);
     }
@@ -424,7 +381,7 @@ fn finish_whole(
     if let Some(declared) = fields.number("qqtotalfilesize")?
         && declared != len
     {
-        return Err(Failure::malformed(format!(
+        return Err(malformed(format!(
             "received {len} bytes but qqtotalfilesize is {declared}"
         )));
     }
@@ -434,8 +391,8 @@ fn finish_whole(
     record.size = Some(len);
     record.received = len;
     record.metadata = fields.metadata();
-    let lock = h.spool.lock(&id).map_err(from_spool)?;
-    match lock.install(scratch, &mut record).map_err(from_spool)? {
+    let lock = h.spool.lock(&id).map_err(Failure::from)?;
+    match lock.install(scratch, &mut record).map_err(Failure::from)? {
         Installed::New(r) | Installed::Kept(r) => Ok(success(&r)),
     }
 }
@@ -452,11 +409,11 @@ fn store_chunk(
     let id = fields.id()?;
     check_limits(h, Some(chunk.total_size), Some(name))?;
     let duplicate = {
-        let lock = h.spool.lock(&id).map_err(from_spool)?;
-        match lock.entry().map_err(from_spool)? {
+        let lock = h.spool.lock(&id).map_err(Failure::from)?;
+        match lock.entry().map_err(Failure::from)? {
             Entry::Absent => {
                 if chunk.resume && chunk.index > 0 {
-                    return Err(Failure::reset(
+                    return Err(reset(
                         "the server has no record of this upload; start again",
                     ));
                 }
@@ -469,13 +426,13 @@ fn store_chunk(
                     total: chunk.total_parts,
                     stored: Default::default(),
                 });
-                lock.create(&record).map_err(from_spool)?;
+                lock.create(&record).map_err(Failure::from)?;
                 false
             }
             Entry::Incoming(record) => match conflict(&record, &chunk) {
                 Some(why) => {
-                    lock.remove().map_err(from_spool)?;
-                    return Err(Failure::reset(why));
+                    lock.remove().map_err(Failure::from)?;
+                    return Err(reset(why));
                 }
                 None => record.parts.as_ref().is_some_and(|p| {
                     p.stored.get(&chunk.index) == Some(&(chunk.offset, chunk.size))
@@ -489,18 +446,15 @@ fn store_chunk(
                 if record.size == Some(chunk.total_size) && same_parts {
                     return Ok(Stored::Complete(record));
                 }
-                return Err(Failure {
-                    prevent_retry: true,
-                    ..Failure::new(
-                        409,
-                        "this qquuid already holds a different, complete upload",
-                    )
-                });
+                return Err(Failure::new(
+                    Kind::Taken,
+                    "this qquuid already holds a different, complete upload",
+                ));
             }
         }
     };
     let length_error = |len: u64, overflow: bool| {
-        Failure::malformed(format!(
+        malformed(format!(
             "the part has {}{} bytes but qqchunksize is {}",
             len,
             if overflow { " or more" } else { "" },
@@ -510,7 +464,7 @@ fn store_chunk(
     if duplicate {
         // Already stored: read the bytes to check the request, keep the stored ones.
         let n = io::copy(&mut src.take(chunk.size + 1), &mut io::sink())
-            .map_err(|e| Failure::malformed(e.to_string()))?;
+            .map_err(|e| malformed(e.to_string()))?;
         if n != chunk.size {
             return Err(length_error(n, n > chunk.size));
         }
@@ -519,14 +473,14 @@ fn store_chunk(
     match h
         .spool
         .write_at(&id, chunk.offset, chunk.size, src)
-        .map_err(Failure::write)?
+        .map_err(Failure::from)?
     {
         Some(w) if w.overflow || w.len != chunk.size => Err(length_error(w.len, w.overflow)),
         Some(_) => Ok(Stored::Written(id, chunk)),
         // Completed or deleted meanwhile by another request.
-        None => match h.spool.lookup(&id).map_err(from_spool)? {
+        None => match h.spool.lookup(&id).map_err(Failure::from)? {
             Entry::Complete(r) if r.size == Some(chunk.total_size) => Ok(Stored::Complete(r)),
-            _ => Err(Failure::reset(
+            _ => Err(reset(
                 "the upload was removed while this part arrived; start again",
             )),
         },
@@ -570,33 +524,33 @@ fn conflict(record: &Record, chunk: &Chunk) -> Option<String> {
 fn record_chunk(h: &Handler, stored: Stored) -> Result<Response, Failure> {
     let (id, chunk) = match stored {
         Stored::Complete(record) => return Ok(success(&record)),
-        Stored::Duplicate(id) => match h.spool.lookup(&id).map_err(from_spool)? {
+        Stored::Duplicate(id) => match h.spool.lookup(&id).map_err(Failure::from)? {
             Entry::Incoming(r) | Entry::Complete(r) => return Ok(success(&r)),
             Entry::Absent => {
-                return Err(Failure::reset(
+                return Err(reset(
                     "the upload was removed while this part arrived; start again",
                 ));
             }
         },
         Stored::Written(id, chunk) => (id, chunk),
     };
-    let lock = h.spool.lock(&id).map_err(from_spool)?;
-    match lock.entry().map_err(from_spool)? {
+    let lock = h.spool.lock(&id).map_err(Failure::from)?;
+    match lock.entry().map_err(Failure::from)? {
         Entry::Incoming(mut record) => {
             if let Some(why) = conflict(&record, &chunk) {
-                return Err(Failure::reset(why));
+                return Err(reset(why));
             }
             let started = std::time::Instant::now();
             if lock
                 .record_part(&mut record, chunk.index, chunk.offset, chunk.size)
-                .map_err(from_spool)?
+                .map_err(Failure::from)?
             {
                 super::log_completion("fine-uploader", &id, chunk.total_size, started);
             }
             Ok(success(&record))
         }
         Entry::Complete(record) => Ok(success(&record)),
-        Entry::Absent => Err(Failure::reset(
+        Entry::Absent => Err(reset(
             "the upload was removed while this part arrived; start again",
         )),
     }
@@ -613,7 +567,7 @@ pub(super) fn upload_raw(h: &Handler, query: Params, request: Request<'_>) -> Re
             if let Some(len) = request.content_length
                 && len != chunk.size
             {
-                return Err(Failure::malformed(format!(
+                return Err(malformed(format!(
                     "the body has {len} bytes but qqchunksize is {}",
                     chunk.size
                 )));
@@ -622,17 +576,17 @@ pub(super) fn upload_raw(h: &Handler, query: Params, request: Request<'_>) -> Re
             return record_chunk(h, stored);
         }
         check_limits(h, request.content_length, Some(&name))?;
-        let mut scratch = h.spool.scratch().map_err(from_spool)?;
+        let mut scratch = h.spool.scratch().map_err(Failure::from)?;
         let written = scratch
             .write_file(&mut body, h.config.max_size)
-            .map_err(Failure::write)?;
+            .map_err(Failure::from)?;
         if written.overflow {
-            return Err(Failure::too_large(written.len + 1, h.config.max_size));
+            return Err(too_large(written.len + 1, h.config.max_size));
         }
-        let mime = request.headers.get("x-mime-type");
+        let mime = request.headers.text("x-mime-type");
         finish_whole(h, &fields, scratch, written.len, None, mime.as_deref())
     })();
-    result.unwrap_or_else(Failure::into_response)
+    result.unwrap_or_else(render)
 }
 
 /// `POST ?done`: the chunking-success request (B.6).
@@ -642,18 +596,18 @@ pub(super) fn done(h: &Handler, query: &Params, mut request: Request<'_>) -> Res
         (&mut request.body)
             .take(MAX_FORM_BODY + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| Failure::malformed(e.to_string()))?;
+            .map_err(|e| malformed(e.to_string()))?;
         if bytes.len() as u64 > MAX_FORM_BODY {
-            return Err(Failure::invalid("the success request body is too large"));
+            return Err(invalid("the success request body is too large"));
         }
         let ct = request
             .headers
-            .get("content-type")
+            .text("content-type")
             .unwrap_or_default()
             .to_ascii_lowercase();
         let body = if ct.starts_with("application/json") {
             Params::from_json(&bytes)
-                .ok_or_else(|| Failure::invalid("the success request body is not a JSON object"))?
+                .ok_or_else(|| invalid("the success request body is not a JSON object"))?
         } else {
             Params::parse(&bytes)
         };
@@ -664,20 +618,18 @@ pub(super) fn done(h: &Handler, query: &Params, mut request: Request<'_>) -> Res
         let id = fields.id()?;
         let total_size = fields.number("qqtotalfilesize")?;
         let total_parts = fields.number("qqtotalparts")?;
-        let lock = h.spool.lock(&id).map_err(from_spool)?;
-        match lock.entry().map_err(from_spool)? {
+        let lock = h.spool.lock(&id).map_err(Failure::from)?;
+        match lock.entry().map_err(Failure::from)? {
             Entry::Complete(record) => Ok(success(&record)),
             Entry::Incoming(mut record) => {
                 let Some(parts) = record.parts.clone() else {
-                    return Err(Failure::reset(
-                        "this id is not a chunked Fine Uploader upload",
-                    ));
+                    return Err(reset("this id is not a chunked Fine Uploader upload"));
                 };
                 let size = record.size.unwrap_or(0);
                 if total_size.is_some_and(|s| s != size)
                     || total_parts.is_some_and(|p| p != parts.total)
                 {
-                    return Err(Failure::reset(
+                    return Err(reset(
                         "the success request does not match the upload's size or part count",
                     ));
                 }
@@ -687,7 +639,7 @@ pub(super) fn done(h: &Handler, query: &Params, mut request: Request<'_>) -> Res
                         .take(10)
                         .map(|i| i.to_string())
                         .collect();
-                    return Err(Failure::reset(format!(
+                    return Err(reset(format!(
                         "parts are missing or inconsistent (missing: {}); send every part again",
                         if missing.is_empty() {
                             "none, but they do not fit".to_owned()
@@ -697,7 +649,7 @@ pub(super) fn done(h: &Handler, query: &Params, mut request: Request<'_>) -> Res
                     )));
                 }
                 let started = std::time::Instant::now();
-                lock.complete(&mut record).map_err(from_spool)?;
+                lock.complete(&mut record).map_err(Failure::from)?;
                 super::log_completion("fine-uploader", &id, size, started);
                 Ok(success(&record))
             }
@@ -714,35 +666,38 @@ pub(super) fn done(h: &Handler, query: &Params, mut request: Request<'_>) -> Res
                     total: 0,
                     stored: Default::default(),
                 });
-                lock.create(&record).map_err(from_spool)?;
-                lock.complete(&mut record).map_err(from_spool)?;
+                lock.create(&record).map_err(Failure::from)?;
+                lock.complete(&mut record).map_err(Failure::from)?;
                 Ok(success(&record))
             }
-            Entry::Absent => Err(Failure::reset(
+            Entry::Absent => Err(reset(
                 "the server has no record of this upload; start again",
             )),
         }
     })();
-    result.unwrap_or_else(Failure::into_response)
+    result.unwrap_or_else(render)
 }
 
 /// Delete by id (B.7).
 pub(super) fn delete(h: &Handler, id_text: &str) -> Response {
     let result = (|| {
-        let id = Id::parse(id_text)
-            .map_err(|e| Failure::invalid(format!("invalid upload id to delete: {e}")))?;
-        let lock = h.spool.lock(&id).map_err(from_spool)?;
-        if lock.remove().map_err(from_spool)? {
+        let id =
+            Id::parse(id_text).map_err(|e| invalid(format!("invalid upload id to delete: {e}")))?;
+        let lock = h.spool.lock(&id).map_err(Failure::from)?;
+        if lock.remove().map_err(Failure::from)? {
             log::info(format_args!("fine-uploader: deleted upload {id}"));
             Ok(json_response(
-                200,
+                StatusCode::OK,
                 &json!({"success": true, "uuid": id.as_str()}),
             ))
         } else {
-            Err(Failure::new(404, "there is no upload with this id"))
+            Err(Failure::new(
+                Kind::NotFound,
+                "there is no upload with this id",
+            ))
         }
     })();
-    result.unwrap_or_else(Failure::into_response)
+    result.unwrap_or_else(render)
 }
 
 /// `GET ?session&ids=a,b`: the complete uploads among the ids (B.11).
@@ -762,8 +717,8 @@ pub(super) fn session(h: &Handler, query: &Params) -> Response {
                     |r| json!({"uuid": r.id, "name": r.name, "size": r.size.unwrap_or(r.received)}),
                 )
                 .collect();
-            json_response(200, &Value::Array(list))
+            json_response(StatusCode::OK, &Value::Array(list))
         }
-        Err(e) => Failure::spool(e).into_response(),
+        Err(e) => render(e.into()),
     }
 }

@@ -7,21 +7,24 @@
 
 mod cors;
 mod download;
-mod fetch;
+mod error;
 mod filepond;
 mod fine_uploader;
 pub mod multipart;
 pub mod names;
 pub mod params;
+mod remote;
+mod route;
 
 use std::io::{Cursor, Read};
 
 use crate::config::Config;
-use crate::gateway::{Body, Request, Response};
 use crate::log;
+use crate::message::{Body, HeaderValue, Request, Response, Service, StatusCode, header};
 use crate::spool::{GcPolicy, Spool, SpoolError};
-use multipart::{Multipart, is_multipart};
+use multipart::Multipart;
 use params::Params;
+use route::{Action, Fp, Fu, Owner};
 
 /// Largest urlencoded body read to find `_method=DELETE` or success-request fields.
 const MAX_FORM_BODY: u64 = 64 * 1024;
@@ -32,6 +35,19 @@ pub struct Handler {
     pub spool: Spool,
 }
 
+impl Service for Handler {
+    fn handle(&self, request: Request<'_>) -> Response {
+        let origin = request.headers.get(header::ORIGIN).cloned();
+        let mut response = self.dispatch(request);
+        cors::decorate(&self.config, origin.as_ref(), &mut response);
+        response
+    }
+
+    fn after_response(&self) {
+        self.maybe_sweep();
+    }
+}
+
 impl Handler {
     /// Opens the configured spool.
     pub fn new(config: Config) -> Result<Handler, SpoolError> {
@@ -39,141 +55,69 @@ impl Handler {
         Ok(Handler { config, spool })
     }
 
-    /// Answers one request.
-    pub fn handle(&self, request: Request<'_>) -> Response {
-        let origin = request.headers.get("origin");
-        let mut response = self.dispatch(request);
-        cors::decorate(&self.config, origin.as_deref(), &mut response);
-        response
-    }
-
     fn dispatch(&self, mut request: Request<'_>) -> Response {
         let query = Params::parse(request.query.as_bytes());
-        let content_type = request.headers.get("content-type");
-        match request.method.as_str() {
-            "OPTIONS" => cors::options(&self.config, &request),
-            "POST" if query.has("done") => fine_uploader::done(self, &query, request),
-            "DELETE" if !request.path_info.is_empty() => {
-                let segment = request
-                    .path_info
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or("")
-                    .to_owned();
-                fine_uploader::delete(self, &segment)
-            }
-            "POST" => {
-                if let Some(id) = self.post_delete(&query, &mut request) {
-                    return fine_uploader::delete(self, &id);
-                }
-                if is_multipart(content_type.as_deref()) {
-                    return self.dispatch_multipart(query, request);
-                }
-                if query.has("qqfile") || query.has("qquuid") {
-                    return fine_uploader::upload_raw(self, query, request);
-                }
-                filepond::post_without_form(self, request)
-            }
-            "DELETE" => filepond::revert(self, request),
-            "GET" if query.has("session") => fine_uploader::session(self, &query),
-            "GET" | "HEAD" => filepond::get(self, &query, &request),
-            "PATCH" => filepond::patch(self, &query, request),
-            _ => filepond::method_not_allowed(),
+        let form = read_small_form(&mut request);
+        let action = route::route(&route::Head {
+            method: &request.method,
+            path_info: &request.path_info,
+            query: &query,
+            headers: &request.headers,
+            form: &form,
+        });
+        match action {
+            Action::Options => cors::options(&self.config, &request),
+            Action::FineUploader(Fu::Done) => fine_uploader::done(self, &query, request),
+            Action::FineUploader(Fu::Delete(id)) => fine_uploader::delete(self, &id),
+            Action::FineUploader(Fu::Session) => fine_uploader::session(self, &query),
+            Action::FineUploader(Fu::UploadRaw) => fine_uploader::upload_raw(self, query, request),
+            Action::Form { errors } => self.dispatch_form(query, errors, request),
+            Action::FilePond(Fp::PostWithoutForm) => filepond::post_without_form(self, request),
+            Action::FilePond(Fp::Patch) => filepond::patch(self, &query, request),
+            Action::FilePond(Fp::Revert) => filepond::revert(self, request),
+            Action::FilePond(action) => filepond::get(self, action),
+            Action::MethodNotAllowed => filepond::method_not_allowed(),
         }
     }
 
-    /// B.1 rule 4: a `POST` asking for a delete with `_method=DELETE`, in the
-    /// query or a small urlencoded body. Returns the id text to delete. A
-    /// body read here is put back for the next rules.
-    fn post_delete(&self, query: &Params, request: &mut Request<'_>) -> Option<String> {
-        let ct = request
-            .headers
-            .get("content-type")
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let form_like = ct.is_empty()
-            || ct.starts_with("application/x-www-form-urlencoded")
-            || ct.starts_with("text/plain");
-        let mut body_params = Params::default();
-        if form_like
-            && request
-                .content_length
-                .is_some_and(|n| n > 0 && n <= MAX_FORM_BODY)
-        {
-            let mut bytes = Vec::new();
-            let read = (&mut request.body)
-                .take(MAX_FORM_BODY)
-                .read_to_end(&mut bytes);
-            body_params = Params::parse(&bytes);
-            let body = std::mem::replace(&mut request.body, Box::new(std::io::empty()));
-            request.body = Box::new(Cursor::new(bytes).chain(body));
-            if read.is_err() {
-                return None;
-            }
-        }
-        let wants_delete = |p: &Params| {
-            p.get("_method")
-                .is_some_and(|m| m.eq_ignore_ascii_case("DELETE"))
+    /// A multipart `POST`: reads custom text fields up to the part that
+    /// decides the owner (Fine Uploader puts custom fields before its qq*
+    /// fields), then hands the form to that protocol.
+    fn dispatch_form(&self, query: Params, errors: Owner, request: Request<'_>) -> Response {
+        let malformed = |e: multipart::MultipartError| match errors {
+            Owner::FineUploader => fine_uploader::render(e.into()),
+            Owner::FilePond => filepond::render(e.into()),
         };
-        if !wants_delete(query) && !wants_delete(&body_params) {
-            return None;
-        }
-        let from_path = request
-            .path_info
-            .rsplit('/')
-            .next()
-            .filter(|_| !request.path_info.is_empty());
-        Some(match from_path {
-            Some(segment) => segment.to_owned(),
-            None => body_params
-                .get("qquuid")
-                .or(query.get("qquuid"))
-                .unwrap_or("")
-                .to_owned(),
-        })
-    }
-
-    /// B.1 rule 5: a multipart `POST` is Fine Uploader's when the query has
-    /// `qquuid` or its first part's name starts with `qq`; else FilePond's.
-    fn dispatch_multipart(&self, query: Params, request: Request<'_>) -> Response {
-        let looks_fine_uploader = query.iter().any(|(k, _)| k.starts_with("qq"))
-            || request.headers.get_bytes("x-requested-with").is_some();
-        let content_type = request.headers.get("content-type").unwrap_or_default();
+        let content_type = request
+            .headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
         let boundary = match multipart::boundary(&content_type) {
             Ok(b) => b,
-            Err(e) if looks_fine_uploader => return fine_uploader::malformed(&e.0),
-            Err(e) => return filepond::bad_request(&e.0),
+            Err(e) => return malformed(e),
         };
         let headers = request.headers.clone();
         let mut form = Multipart::new(request.body, boundary);
-        // Custom fields may come first (Fine Uploader puts them before its qq*
-        // fields): read text parts until one that decides.
         let mut leading = Params::default();
         let decided = loop {
             let part = match form.next_part() {
                 Ok(p) => p,
-                Err(e) if looks_fine_uploader => return fine_uploader::malformed(&e.0),
-                Err(e) => return filepond::bad_request(&e.0),
+                Err(e) => return malformed(e),
             };
             let Some(mut part) = part else { break None };
             let name = part.name.clone().unwrap_or_default();
-            if name.starts_with("qq") || part.is_file() || filepond::is_field(self, Some(&name)) {
+            if route::part_decides(&name, part.is_file(), filepond::is_field(self, Some(&name))) {
                 break Some(part);
             }
             match part.text(fine_uploader::MAX_FIELD) {
                 Ok(value) => leading.push(name, value),
-                Err(e) if looks_fine_uploader => return fine_uploader::malformed(&e.0),
-                Err(e) => return filepond::bad_request(&e.0),
+                Err(e) => return malformed(e),
             }
         };
-        let decided_fu = decided
-            .as_ref()
-            .and_then(|p| p.name.as_deref())
-            .is_some_and(|n| n.starts_with("qq"));
-        if query.has("qquuid") || decided_fu {
-            fine_uploader::upload_form(self, query, leading, form, decided)
-        } else {
-            filepond::process(self, &headers, form, decided)
+        match route::form_owner(&query, decided.as_ref().and_then(|p| p.name.as_deref())) {
+            Owner::FineUploader => fine_uploader::upload_form(self, query, leading, form, decided),
+            Owner::FilePond => filepond::process(self, &headers, form, decided),
         }
     }
 
@@ -218,16 +162,48 @@ fn log_completion(widget: &str, id: &crate::spool::Id, bytes: u64, started: std:
     ));
 }
 
+/// B.1 rule 4 needs a `POST`'s small urlencoded body (`_method=DELETE`,
+/// `qquuid`) before routing: read it, and put it back in front of the rest
+/// for whichever action follows. Empty when the body is not such a form.
+fn read_small_form(request: &mut Request<'_>) -> Params {
+    if request.method != crate::message::Method::POST
+        || !route::body_may_hold_fields(&request.headers)
+        || !request
+            .content_length
+            .is_some_and(|n| n > 0 && n <= MAX_FORM_BODY)
+    {
+        return Params::default();
+    }
+    let mut bytes = Vec::new();
+    let read = (&mut request.body)
+        .take(MAX_FORM_BODY)
+        .read_to_end(&mut bytes);
+    let params = Params::parse(&bytes);
+    let body = std::mem::replace(&mut request.body, Box::new(std::io::empty()));
+    request.body = Box::new(Cursor::new(bytes).chain(body));
+    // A body that broke off is left for the action to report.
+    if read.is_err() {
+        return Params::default();
+    }
+    params
+}
+
 /// Headers every protocol answer carries.
 fn private(response: Response) -> Response {
     response
-        .header("X-Content-Type-Options", "nosniff")
-        .header("Cache-Control", "no-store")
+        .header(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        )
+        .header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
 }
 
 /// A `text/plain` answer.
-fn text(status: u16, message: &str) -> Response {
+fn text(status: StatusCode, message: &str) -> Response {
     private(Response::new(status))
-        .header("Content-Type", "text/plain; charset=utf-8")
+        .header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )
         .body(Body::Bytes(message.as_bytes().to_vec()))
 }

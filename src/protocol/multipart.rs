@@ -30,29 +30,56 @@ const MAX_OVERHEAD: u64 = 256 * 1024;
 /// Most parts in one request.
 pub const MAX_PARTS: usize = 1000;
 
-/// Why a multipart body cannot be read; the message is for a person.
+/// Why a multipart body cannot be read; the text is for a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MultipartError(pub String);
+pub enum MultipartError {
+    /// The content type names no boundary.
+    NoBoundary,
+    /// More than [`MAX_PARTS`] parts.
+    TooManyParts,
+    /// A part without `Content-Disposition`.
+    NoDisposition,
+    /// A text field longer than the limit given (bytes).
+    FieldTooLong(usize),
+    /// The body ends before its closing boundary.
+    Truncated,
+    /// A part's header block is malformed or too large.
+    BadHeaders,
+    /// Reading the request body failed (the transport's words).
+    Read(String),
+    /// Anything else the parser refuses, in its words.
+    Malformed(String),
+}
 
 impl std::fmt::Display for MultipartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            MultipartError::NoBoundary => {
+                f.write_str("the multipart Content-Type has no boundary parameter")
+            }
+            MultipartError::TooManyParts => {
+                write!(f, "the request has more than {MAX_PARTS} multipart parts")
+            }
+            MultipartError::NoDisposition => {
+                f.write_str("a multipart part has no Content-Disposition header")
+            }
+            MultipartError::FieldTooLong(max) => {
+                write!(f, "a form field is longer than {max} bytes")
+            }
+            MultipartError::Truncated => f.write_str(
+                "the multipart body ends before its closing boundary (truncated, or the boundary is wrong)",
+            ),
+            MultipartError::BadHeaders => f.write_str("a multipart part has malformed headers"),
+            MultipartError::Read(m) | MultipartError::Malformed(m) => f.write_str(m),
+        }
     }
 }
 
+impl std::error::Error for MultipartError {}
+
 /// The boundary of a `multipart/form-data` content type.
 pub fn boundary(content_type: &str) -> Result<String, MultipartError> {
-    multer::parse_boundary(content_type)
-        .map_err(|_| MultipartError("the multipart Content-Type has no boundary parameter".into()))
-}
-
-/// True when the content type is `multipart/form-data` (with or without boundary).
-pub fn is_multipart(content_type: Option<&str>) -> bool {
-    content_type.is_some_and(|ct| {
-        ct.split(';')
-            .next()
-            .is_some_and(|t| t.trim().eq_ignore_ascii_case("multipart/form-data"))
-    })
+    multer::parse_boundary(content_type).map_err(|_| MultipartError::NoBoundary)
 }
 
 /// A multipart body being read part by part.
@@ -97,17 +124,13 @@ impl<'r> Multipart<'r> {
         let Some(field) = field else { return Ok(None) };
         self.parts += 1;
         if self.parts > MAX_PARTS {
-            return Err(MultipartError(format!(
-                "the request has more than {MAX_PARTS} multipart parts"
-            )));
+            return Err(MultipartError::TooManyParts);
         }
         let disposition = field
             .headers()
             .get("content-disposition")
             .map(|v| v.as_bytes().to_vec())
-            .ok_or_else(|| {
-                MultipartError("a multipart part has no Content-Disposition header".into())
-            })?;
+            .ok_or(MultipartError::NoDisposition)?;
         let params = disposition_params(&disposition);
         let get = |key: &str| {
             params
@@ -146,11 +169,9 @@ impl Part<'_> {
         let mut limited = self.take(max as u64 + 1);
         limited
             .read_to_end(&mut out)
-            .map_err(|e| MultipartError(e.to_string()))?;
+            .map_err(|e| MultipartError::Read(e.to_string()))?;
         if out.len() > max {
-            return Err(MultipartError(format!(
-                "a form field is longer than {max} bytes"
-            )));
+            return Err(MultipartError::FieldTooLong(max));
         }
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
@@ -165,7 +186,7 @@ impl Read for Part<'_> {
                     self.pending = chunk;
                 }
                 Ok(None) => return Ok(0),
-                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, describe(e).0)),
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, describe(e))),
             }
         }
         let n = buf.len().min(self.pending.len());
@@ -177,20 +198,19 @@ impl Read for Part<'_> {
 /// A message a person can act on, for any multer error.
 fn describe(e: multer::Error) -> MultipartError {
     use std::error::Error;
-    let text = match &e {
-        multer::Error::StreamReadFailed(inner) => inner.to_string(),
+    match &e {
+        multer::Error::StreamReadFailed(inner) => MultipartError::Read(inner.to_string()),
         multer::Error::IncompleteStream | multer::Error::IncompleteFieldData { .. } => {
-            "the multipart body ends before its closing boundary (truncated, or the boundary is wrong)".into()
+            MultipartError::Truncated
         }
         multer::Error::IncompleteHeaders | multer::Error::ReadHeaderFailed(_) => {
-            "a multipart part has malformed headers".into()
+            MultipartError::BadHeaders
         }
-        other => match other.source() {
+        other => MultipartError::Malformed(match other.source() {
             Some(src) => format!("malformed multipart body: {other}: {src}"),
             None => format!("malformed multipart body: {other}"),
-        },
-    };
-    MultipartError(text)
+        }),
+    }
 }
 
 /// The request body as the byte stream multer wants: one buffer per poll,
@@ -361,7 +381,7 @@ mod tests {
         while let Some(mut p) = mp.next_part()? {
             let mut data = Vec::new();
             p.read_to_end(&mut data)
-                .map_err(|e| MultipartError(e.to_string()))?;
+                .map_err(|e| MultipartError::Read(e.to_string()))?;
             out.push((p.name.clone(), p.filename.clone(), data));
         }
         Ok(out)

@@ -1,0 +1,175 @@
+//! The protocol layer's one error type and its one table of statuses.
+//!
+//! Every way a request can fail is a [`Kind`]; [`Kind::status`] is the only
+//! place a failure gets its HTTP status, and `From` conversions turn the
+//! spool's and the multipart reader's errors into failures once, for every
+//! protocol. Each protocol renders a [`Failure`] in its own wire format in
+//! one function (Fine Uploader: JSON with `preventRetry`/`reset`; FilePond:
+//! status and one sentence), as tusd keeps its `Err…` table and rustls maps
+//! its typed errors to the wire in one `impl`.
+
+use std::borrow::Cow;
+
+use super::multipart::MultipartError;
+use crate::log;
+use crate::message::StatusCode;
+use crate::spool::{SpoolError, WriteError};
+
+/// What went wrong, as far as the client is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// The request is wrong in a way the same request cannot fix (a bad id,
+    /// parameters, a missing file part).
+    Invalid,
+    /// The body is broken or cut short: the same request may succeed.
+    Malformed,
+    /// Not allowed here (a disabled feature, a refused origin or address).
+    Forbidden,
+    /// No such upload or file.
+    NotFound,
+    /// A method the endpoint does not serve.
+    MethodNotAllowed,
+    /// The request contradicts the upload's state; the client can resume.
+    Conflict,
+    /// The client must forget its progress and send the upload again.
+    Reset,
+    /// The id already holds a different, finished upload.
+    Taken,
+    /// Larger than a configured limit.
+    TooLarge,
+    /// A file type or extension that is not accepted.
+    TypeRefused,
+    /// Another request holds the upload's lock.
+    Busy,
+    /// The spool's filesystem is full.
+    Full,
+    /// Any other failure to store or read (details go to the log only).
+    Storage,
+    /// A remote server (FilePond `?fetch=`) failed or could not be reached.
+    BadGateway,
+    /// A remote server did not answer in time.
+    GatewayTimeout,
+}
+
+impl Kind {
+    /// The one table of statuses.
+    pub(crate) fn status(self) -> StatusCode {
+        match self {
+            Kind::Invalid | Kind::Malformed => StatusCode::BAD_REQUEST,
+            Kind::Forbidden => StatusCode::FORBIDDEN,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Kind::Conflict | Kind::Reset | Kind::Taken => StatusCode::CONFLICT,
+            Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::TypeRefused => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Kind::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Full => StatusCode::INSUFFICIENT_STORAGE,
+            Kind::Storage => StatusCode::INTERNAL_SERVER_ERROR,
+            Kind::BadGateway => StatusCode::BAD_GATEWAY,
+            Kind::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// Whether sending the same request again cannot help (Fine Uploader's
+    /// `preventRetry`).
+    pub(crate) fn is_final(self) -> bool {
+        matches!(
+            self,
+            Kind::Invalid | Kind::TooLarge | Kind::TypeRefused | Kind::Taken
+        )
+    }
+}
+
+/// A failed request: its kind, the sentence the client sees (`None`: the
+/// protocol's own words for the kind, for storage failures whose details
+/// stay in the log), and for FilePond the offset the transfer is at.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub kind: Kind,
+    pub message: Option<Cow<'static, str>>,
+    pub offset: Option<u64>,
+}
+
+impl Failure {
+    pub(crate) fn new(kind: Kind, message: impl Into<Cow<'static, str>>) -> Failure {
+        Failure {
+            kind,
+            message: Some(message.into()),
+            offset: None,
+        }
+    }
+
+    /// A failure that tells the client where the upload is.
+    pub(crate) fn at_offset(mut self, offset: u64) -> Failure {
+        self.offset = Some(offset);
+        self
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+}
+
+/// Spool errors are the server's, never the client's: the details go to the
+/// log here, once, and the client learns only the kind.
+impl From<SpoolError> for Failure {
+    fn from(e: SpoolError) -> Failure {
+        let kind = match e {
+            SpoolError::Full => Kind::Full,
+            SpoolError::Busy => Kind::Busy,
+            _ => Kind::Storage,
+        };
+        log::error(format_args!("spool: {e}"));
+        Failure {
+            kind,
+            message: None,
+            offset: None,
+        }
+    }
+}
+
+/// Copying a request body into the spool: a broken body is the client's,
+/// the rest the spool's.
+impl From<WriteError> for Failure {
+    fn from(e: WriteError) -> Failure {
+        match e {
+            WriteError::Source(e) => Failure::new(Kind::Malformed, e.to_string()),
+            WriteError::Spool(e) => e.into(),
+        }
+    }
+}
+
+/// A body that cannot be parsed is broken, not wrong: a retry may succeed.
+/// Where a limit has its own answer (FilePond's metadata part), the caller
+/// matches [`MultipartError::FieldTooLong`] first.
+impl From<MultipartError> for Failure {
+    fn from(e: MultipartError) -> Failure {
+        Failure::new(Kind::Malformed, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spool_errors_map_once() {
+        assert_eq!(
+            Failure::from(SpoolError::Busy).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            Failure::from(SpoolError::Full).status(),
+            StatusCode::INSUFFICIENT_STORAGE
+        );
+        assert!(Failure::from(SpoolError::Full).message.is_none());
+    }
+
+    #[test]
+    fn a_broken_body_may_be_retried() {
+        let f = Failure::from(MultipartError::Truncated);
+        assert_eq!(f.kind, Kind::Malformed);
+        assert!(!f.kind.is_final());
+        assert_eq!(f.status(), StatusCode::BAD_REQUEST);
+    }
+}

@@ -1,0 +1,400 @@
+//! The one route decision: which protocol and which action a request is,
+//! as pure functions of what the request says (method, path info, query,
+//! headers, a small urlencoded body, and for a multipart `POST` the first
+//! part that decides). Every row of interface.md's dispatch table, in the
+//! order of fine-uploader.md B.1, is a branch here and nowhere else; a new
+//! protocol adds rows, not branches in its neighbours.
+
+use super::params::Params;
+use crate::message::{HeaderMap, HeaderText, Method};
+
+/// What a request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// `OPTIONS`: CORS preflight or a capability query.
+    Options,
+    FineUploader(Fu),
+    FilePond(Fp),
+    /// A multipart `POST`: whose it is depends on its fields
+    /// ([`form_owner`]); until they are read, a broken body is answered in
+    /// the format of `errors`.
+    Form {
+        errors: Owner,
+    },
+    /// A method the endpoint does not serve.
+    MethodNotAllowed,
+}
+
+/// Fine Uploader's actions (fine-uploader.md Part B).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fu {
+    /// `POST ?done`: the chunking-success request.
+    Done,
+    /// Delete by id: the text given (PATH_INFO's last segment or `qquuid`).
+    Delete(String),
+    /// `GET ?session`: the initial file list.
+    Session,
+    /// A non-multipart `POST` whose body is the file or part.
+    UploadRaw,
+}
+
+/// FilePond's actions (filepond.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fp {
+    /// A `POST` without a form: a transfer start with `Upload-Length`.
+    PostWithoutForm,
+    /// `PATCH ?patch=<id>`.
+    Patch,
+    /// `HEAD ?patch=<id>`: the offset query.
+    Offset(String),
+    /// `DELETE` with the id as body.
+    Revert,
+    Restore(String),
+    Load(String),
+    Fetch {
+        url: String,
+        head: bool,
+    },
+    /// A `GET`/`HEAD` naming no action.
+    NoAction,
+}
+
+/// The protocol a multipart form belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owner {
+    FineUploader,
+    FilePond,
+}
+
+/// The request as far as routing reads it.
+pub(crate) struct Head<'a> {
+    pub method: &'a Method,
+    pub path_info: &'a str,
+    pub query: &'a Params,
+    pub headers: &'a HeaderMap,
+    /// The pairs of a small urlencoded body, when one was read (empty else).
+    pub form: &'a Params,
+}
+
+/// True when a content type is `multipart/form-data`.
+pub(crate) fn is_multipart(headers: &HeaderMap) -> bool {
+    headers.text("content-type").is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("multipart/form-data"))
+    })
+}
+
+/// Whether a `POST` body may hold `_method=DELETE` (B.1 rule 4): it has no
+/// type, or a form or text type. Only then is a small body read for routing.
+pub(crate) fn body_may_hold_fields(headers: &HeaderMap) -> bool {
+    let ct = headers
+        .text("content-type")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    ct.is_empty()
+        || ct.starts_with("application/x-www-form-urlencoded")
+        || ct.starts_with("text/plain")
+}
+
+/// The route decision (fine-uploader.md B.1, interface.md's table).
+pub(crate) fn route(head: &Head<'_>) -> Action {
+    let query = head.query;
+    let method = head.method;
+    if *method == Method::OPTIONS {
+        return Action::Options;
+    }
+    if *method == Method::POST {
+        if query.has("done") {
+            return Action::FineUploader(Fu::Done);
+        }
+        if let Some(id) = post_delete(head) {
+            return Action::FineUploader(Fu::Delete(id));
+        }
+        if is_multipart(head.headers) {
+            return Action::Form {
+                errors: form_errors_owner(query, head.headers),
+            };
+        }
+        if query.has("qqfile") || query.has("qquuid") {
+            return Action::FineUploader(Fu::UploadRaw);
+        }
+        return Action::FilePond(Fp::PostWithoutForm);
+    }
+    if *method == Method::DELETE {
+        return match last_segment(head.path_info) {
+            Some(segment) => Action::FineUploader(Fu::Delete(segment.to_owned())),
+            None => Action::FilePond(Fp::Revert),
+        };
+    }
+    if *method == Method::GET && query.has("session") {
+        return Action::FineUploader(Fu::Session);
+    }
+    if *method == Method::GET || *method == Method::HEAD {
+        let head_request = *method == Method::HEAD;
+        return Action::FilePond(
+            if let Some(id) = query.get("patch").filter(|_| head_request) {
+                Fp::Offset(id.to_owned())
+            } else if let Some(id) = query.get("restore") {
+                Fp::Restore(id.to_owned())
+            } else if let Some(source) = query.get("load") {
+                Fp::Load(source.to_owned())
+            } else if let Some(url) = query.get("fetch") {
+                Fp::Fetch {
+                    url: url.to_owned(),
+                    head: head_request,
+                }
+            } else {
+                Fp::NoAction
+            },
+        );
+    }
+    if *method == Method::PATCH {
+        return Action::FilePond(Fp::Patch);
+    }
+    Action::MethodNotAllowed
+}
+
+/// The last segment of a non-empty PATH_INFO (`/<uuid>`).
+fn last_segment(path_info: &str) -> Option<&str> {
+    if path_info.is_empty() {
+        return None;
+    }
+    path_info.rsplit('/').next()
+}
+
+/// B.1 rule 4: a `POST` asking for a delete with `_method=DELETE`, in the
+/// query or a small urlencoded body; the id text to delete.
+fn post_delete(head: &Head<'_>) -> Option<String> {
+    let wants_delete = |p: &Params| {
+        p.get("_method")
+            .is_some_and(|m| m.eq_ignore_ascii_case("DELETE"))
+    };
+    if !wants_delete(head.query) && !wants_delete(head.form) {
+        return None;
+    }
+    Some(match last_segment(head.path_info) {
+        Some(segment) => segment.to_owned(),
+        None => head
+            .form
+            .get("qquuid")
+            .or(head.query.get("qquuid"))
+            .unwrap_or("")
+            .to_owned(),
+    })
+}
+
+/// Whose format a multipart body's errors take before its fields decide:
+/// Fine Uploader's when the query has `qq*` parameters or the request
+/// carries its `X-Requested-With`.
+fn form_errors_owner(query: &Params, headers: &HeaderMap) -> Owner {
+    if query.iter().any(|(k, _)| k.starts_with("qq")) || headers.contains_key("x-requested-with") {
+        Owner::FineUploader
+    } else {
+        Owner::FilePond
+    }
+}
+
+/// Whether a part decides a form's owner: a `qq*` field, a file, or one of
+/// FilePond's configured fields. Custom fields before it are read as text.
+pub(crate) fn part_decides(name: &str, is_file: bool, is_filepond_field: bool) -> bool {
+    name.starts_with("qq") || is_file || is_filepond_field
+}
+
+/// B.1 rule 5: a multipart `POST` is Fine Uploader's when the query has
+/// `qquuid` or the deciding part's name starts with `qq`; else FilePond's.
+pub(crate) fn form_owner(query: &Params, deciding_part: Option<&str>) -> Owner {
+    if query.has("qquuid") || deciding_part.is_some_and(|n| n.starts_with("qq")) {
+        Owner::FineUploader
+    } else {
+        Owner::FilePond
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decide(
+        method: &str,
+        path_info: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Action {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let query = Params::parse(query.as_bytes());
+        let form = Params::parse(body.as_bytes());
+        let mut map = HeaderMap::new();
+        for (n, v) in headers {
+            crate::message::append_header(&mut map, n, v.as_bytes()).unwrap();
+        }
+        route(&Head {
+            method: &method,
+            path_info,
+            query: &query,
+            headers: &map,
+            form: &form,
+        })
+    }
+
+    const MULTIPART: (&str, &str) = ("content-type", "multipart/form-data; boundary=x");
+
+    #[test]
+    fn fine_uploader_multipart_upload() {
+        assert_eq!(
+            decide("POST", "", "qquuid=a", &[MULTIPART], ""),
+            Action::Form {
+                errors: Owner::FineUploader
+            }
+        );
+        assert_eq!(
+            form_owner(&Params::parse(b"qquuid=a"), None),
+            Owner::FineUploader
+        );
+        assert_eq!(
+            form_owner(&Params::default(), Some("qqfile")),
+            Owner::FineUploader
+        );
+        assert_eq!(
+            decide(
+                "POST",
+                "",
+                "",
+                &[MULTIPART, ("x-requested-with", "XMLHttpRequest")],
+                ""
+            ),
+            Action::Form {
+                errors: Owner::FineUploader
+            }
+        );
+    }
+
+    #[test]
+    fn fine_uploader_raw_upload() {
+        assert_eq!(
+            decide(
+                "POST",
+                "",
+                "qqfile=a.txt&qquuid=b",
+                &[("content-type", "application/octet-stream")],
+                ""
+            ),
+            Action::FineUploader(Fu::UploadRaw)
+        );
+    }
+
+    #[test]
+    fn fine_uploader_done() {
+        assert_eq!(
+            decide("POST", "", "done", &[MULTIPART], ""),
+            Action::FineUploader(Fu::Done)
+        );
+    }
+
+    #[test]
+    fn fine_uploader_delete() {
+        assert_eq!(
+            decide("DELETE", "/abc-1", "", &[], ""),
+            Action::FineUploader(Fu::Delete("abc-1".into()))
+        );
+        assert_eq!(
+            decide("POST", "/abc-2", "_method=DELETE", &[], ""),
+            Action::FineUploader(Fu::Delete("abc-2".into()))
+        );
+        assert_eq!(
+            decide("POST", "", "", &[], "_method=delete&qquuid=abc-3"),
+            Action::FineUploader(Fu::Delete("abc-3".into()))
+        );
+    }
+
+    #[test]
+    fn fine_uploader_session() {
+        assert_eq!(
+            decide("GET", "", "session&ids=a,b", &[], ""),
+            Action::FineUploader(Fu::Session)
+        );
+    }
+
+    #[test]
+    fn filepond_process_or_transfer_start() {
+        assert_eq!(
+            decide("POST", "", "", &[MULTIPART], ""),
+            Action::Form {
+                errors: Owner::FilePond
+            }
+        );
+        assert_eq!(
+            form_owner(&Params::default(), Some("filepond")),
+            Owner::FilePond
+        );
+        assert_eq!(form_owner(&Params::default(), None), Owner::FilePond);
+        assert_eq!(
+            decide("POST", "", "", &[("upload-length", "5")], ""),
+            Action::FilePond(Fp::PostWithoutForm)
+        );
+    }
+
+    #[test]
+    fn filepond_patch_and_offset() {
+        assert_eq!(
+            decide("PATCH", "", "patch=x", &[], ""),
+            Action::FilePond(Fp::Patch)
+        );
+        assert_eq!(
+            decide("HEAD", "", "patch=x", &[], ""),
+            Action::FilePond(Fp::Offset("x".into()))
+        );
+        // A GET with ?patch names no action of FilePond's.
+        assert_eq!(
+            decide("GET", "", "patch=x", &[], ""),
+            Action::FilePond(Fp::NoAction)
+        );
+    }
+
+    #[test]
+    fn filepond_revert() {
+        assert_eq!(
+            decide("DELETE", "", "", &[], ""),
+            Action::FilePond(Fp::Revert)
+        );
+    }
+
+    #[test]
+    fn filepond_restore_load_fetch() {
+        assert_eq!(
+            decide("GET", "", "restore=x", &[], ""),
+            Action::FilePond(Fp::Restore("x".into()))
+        );
+        assert_eq!(
+            decide("GET", "", "load=a/b", &[], ""),
+            Action::FilePond(Fp::Load("a/b".into()))
+        );
+        assert_eq!(
+            decide("HEAD", "", "fetch=http://h/x", &[], ""),
+            Action::FilePond(Fp::Fetch {
+                url: "http://h/x".into(),
+                head: true
+            })
+        );
+        assert_eq!(
+            decide("GET", "", "", &[], ""),
+            Action::FilePond(Fp::NoAction)
+        );
+    }
+
+    #[test]
+    fn options_and_other_methods() {
+        assert_eq!(decide("OPTIONS", "", "", &[], ""), Action::Options);
+        assert_eq!(decide("PUT", "", "", &[], ""), Action::MethodNotAllowed);
+        assert_eq!(decide("BREW", "", "", &[], ""), Action::MethodNotAllowed);
+    }
+
+    #[test]
+    fn deciding_parts() {
+        assert!(part_decides("qqfile", false, false));
+        assert!(part_decides("anything", true, false));
+        assert!(part_decides("filepond", false, true));
+        assert!(!part_decides("custom", false, false));
+    }
+}
