@@ -5,9 +5,7 @@
 //! Data flows one way: [`gateway`] (transport → [`gateway::Request`]) →
 //! [`protocol`] (widget protocols) → [`spool`] (the store).
 
-// Reviewed `unsafe` calls: taking over systemd's fd 3 (gateway::fastcgi),
-// starting writeback of a part while it streams in (spool::start_writeback),
-// and the process start-up std's runtime would otherwise do (startup).
+// Every `unsafe` call is in `sys`, with its reason; nowhere else.
 #![deny(unsafe_code)]
 
 pub mod admin;
@@ -20,4 +18,4 @@ pub mod message;
 pub mod outbound;
 pub mod protocol;
 pub mod spool;
-pub mod startup;
+pub mod sys;

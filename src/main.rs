@@ -47,23 +47,39 @@ const PANICKED: u8 = 101;
 
 /// The process entry point, in place of std's (`#![no_main]`): as a CGI
 /// program every request is a new process, and std's start-up would cost a
-/// tenth of it. `startup::prepare` does the part of that start-up upspool
-/// relies on; see its module for what is skipped and why.
+/// tenth of it. `sys::prepare` does the part of that start-up upspool
+/// relies on; see `sys` for what is skipped and why. The command line comes
+/// from `argc`/`argv` here, not `std::env::args()`, which only glibc fills
+/// for a program without std's `main`.
 #[unsafe(no_mangle)]
-extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
-    upspool::startup::prepare();
-    let status = std::panic::catch_unwind(run).unwrap_or(PANICKED);
+extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    upspool::sys::prepare();
+    // SAFETY: the C runtime passes `main` `argc` valid NUL-terminated strings.
+    #[allow(unsafe_code)]
+    let args = unsafe { upspool::sys::args(argc, argv) };
+    let status = std::panic::catch_unwind(|| run(args)).unwrap_or(PANICKED);
     // std's runtime flushes stdout at exit; without it, do it here.
     let _ = io::stdout().flush();
     c_int::from(status)
 }
 
-fn run() -> u8 {
+fn run(args: Vec<std::ffi::OsString>) -> u8 {
     // Mode detection reads the process environment only.
     if std::env::var("GATEWAY_INTERFACE").is_ok_and(|g| g.starts_with("CGI/")) {
         return run_cgi();
     }
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = match args
+        .into_iter()
+        .skip(1)
+        .map(std::ffi::OsString::into_string)
+        .collect()
+    {
+        Ok(a) => a,
+        Err(bad) => {
+            eprintln!("upspool: an argument is not valid UTF-8: {bad:?}");
+            return USAGE_ERROR;
+        }
+    };
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     match words.as_slice() {
         ["--help" | "-h" | "help"] => {

@@ -173,7 +173,7 @@ impl Listener {
         if !pid_ok || count == 0 {
             return None;
         }
-        let fd = systemd_fd()?;
+        let fd = crate::sys::systemd_listen_fd()?;
         let sock = socket2::SockRef::from(&fd);
         if !sock.is_listener().unwrap_or(false) {
             return None;
@@ -216,16 +216,6 @@ impl Listener {
         };
         let _ = sock.shutdown(std::net::Shutdown::Read);
     }
-}
-
-/// fd 3, where systemd puts the first passed socket.
-#[allow(unsafe_code)]
-fn systemd_fd() -> Option<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: with LISTEN_PID equal to our pid and LISTEN_FDS >= 1 (checked by
-    // the caller), systemd's socket-activation protocol guarantees that fd 3
-    // is open and handed to this process; nothing else in upspool owns it.
-    Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(3) })
 }
 
 /// How the responder runs.

@@ -738,7 +738,7 @@ fn copy_bounded(
                 .map_err(SpoolError::io("write upload data"))?;
             done += take as u64;
             if done - handed_to_disk >= WRITEBACK_STEP {
-                start_writeback(dst, offset + handed_to_disk, done - handed_to_disk);
+                crate::sys::start_writeback(dst, offset + handed_to_disk, done - handed_to_disk);
                 handed_to_disk = done;
             }
         }
@@ -750,27 +750,6 @@ fn copy_bounded(
         }
     }
 }
-
-/// Starts writing a byte range of `file` to the disk without waiting for it
-/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`). Only a head start for the fsync
-/// that follows every stored part; it promises no durability itself, so a
-/// failure is ignored.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn start_writeback(file: &File, offset: u64, len: u64) {
-    use std::os::fd::AsRawFd;
-    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return;
-    };
-    // SAFETY: the descriptor is borrowed from a live `File` for the duration of
-    // the call, and the call reads nothing but its integer arguments.
-    let _ = unsafe {
-        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
-    };
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 
 fn move_file(from: &Path, to: &Path) -> Result<(), SpoolError> {
     match fs::rename(from, to) {
