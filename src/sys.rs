@@ -141,8 +141,9 @@ mod tests {
             vec![
                 OsString::from("upspool"),
                 OsString::from("serve"),
-                OsString::from("--listen=\\xff")
-            ]
+                OsString::from_vec(b"--listen=\xff".to_vec())
+            ],
+            "bytes are kept as given, not decoded"
         );
         // SAFETY: a null argv is allowed.
         assert!(unsafe { args(0, std::ptr::null()) }.is_empty());
