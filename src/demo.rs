@@ -45,7 +45,7 @@ impl Demo {
         let found = if bad {
             Ok(None)
         } else {
-            crate::spool::open_below(&self.assets, relative)
+            crate::files::open_below(&self.assets, relative)
         };
         match found {
             Ok(Some((file, len))) => {

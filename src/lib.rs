@@ -12,6 +12,7 @@ pub mod admin;
 pub mod allow;
 pub mod config;
 pub mod demo;
+pub mod files;
 pub mod gateway;
 pub mod log;
 pub mod message;

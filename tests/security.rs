@@ -275,7 +275,36 @@ fn errors_never_leak_paths(m: Mode) {
     assert!(!r.text().contains(spool), "{}", r.text());
 }
 
+/// A request-controlled name the filesystem refuses (longer than its name
+/// limit) is the client's error, not the server's: 400, never 500.
+fn overlong_names_are_the_clients_error(m: Mode) {
+    let load = tempfile::tempdir().unwrap();
+    std::fs::write(load.path().join("a.txt"), b"a").unwrap();
+    let sb = Sandbox::with_env(m, &[("UPSPOOL_LOAD_DIR", load.path().to_str().unwrap())]);
+    for source in ["x".repeat(300), "z".repeat(5000)] {
+        let r = sb.send(&Req::new("GET").query(&format!("load={source}")));
+        assert_eq!(
+            r.status,
+            400,
+            "load of {} bytes: {}",
+            source.len(),
+            r.text()
+        );
+        assert!(r.text().contains("longer than"), "{}", r.text());
+    }
+    // Overlong ids are refused by their grammar before any path is made.
+    let long_id = "a".repeat(300);
+    for r in [
+        sb.send(&Req::new("GET").query(&format!("restore={long_id}"))),
+        sb.send(&Req::new("DELETE").path(&format!("/{long_id}"))),
+        sb.send(&simple(&long_id, "a.txt", b"x")),
+    ] {
+        assert_eq!(r.status, 400, "{}", r.text());
+    }
+}
+
 in_every_mode!(
+    overlong_names_are_the_clients_error,
     planted_entry_symlinks_are_not_followed,
     planted_incoming_symlinks_are_not_written_through,
     planted_data_symlinks_are_not_served,

@@ -15,6 +15,7 @@ use super::names::{clean_name, extension_allowed, guess_type, stored_type};
 use super::params::Params;
 use super::route::Fp;
 use super::{Handler, private, text};
+use crate::files::BelowError;
 use crate::log;
 use crate::message::{
     Body, HeaderMap, HeaderName, HeaderText, HeaderValue, Request, Response, StatusCode, header,
@@ -550,7 +551,7 @@ fn load(h: &Handler, source: &str) -> Outcome {
             "Loading server files is not enabled.",
         ));
     };
-    match crate::spool::open_below(root, source) {
+    match crate::files::open_below(root, source) {
         Ok(Some((file, len))) => {
             let name = source.rsplit('/').next().unwrap_or(source);
             Ok(file_response(name, Some(guess_type(name)), file, len))
@@ -559,7 +560,14 @@ fn load(h: &Handler, source: &str) -> Outcome {
             Kind::NotFound,
             "There is no such file to load.",
         )),
-        Err(e) => {
+        Err(BelowError::BadName(e)) => {
+            log::warn(format_args!("filepond: load refused a name: {e}"));
+            Err(Failure::new(
+                Kind::Invalid,
+                "The load source is longer than the server's filesystem allows.",
+            ))
+        }
+        Err(BelowError::Io(e)) => {
             log::error(format_args!("filepond: load failed: {e}"));
             Err(Failure::new(Kind::Storage, "The file could not be read."))
         }

@@ -28,7 +28,6 @@
 
 mod gc;
 mod id;
-mod load;
 mod record;
 
 use std::fs::{self, File, OpenOptions};
@@ -39,7 +38,6 @@ use std::time::{Duration, Instant};
 
 pub use gc::{GcPolicy, GcReport};
 pub use id::{Id, InvalidId};
-pub use load::open_below;
 pub use record::{PartMap, Parts, Protocol, Record, Variant, unix_now};
 
 const INCOMING: &str = "incoming";
@@ -170,32 +168,7 @@ pub struct Spool {
 impl Spool {
     /// Opens (creating if needed) the spool at `root`.
     pub fn open(root: &Path, lock_timeout: Duration) -> Result<Spool, SpoolError> {
-        let setup = |what: &str| {
-            let what = what.to_owned();
-            move |source| SpoolError::Setup { what, source }
-        };
-        // Most starts find the spool in place: look before creating anything
-        // (this runs on every CGI request).
-        for sub in [INCOMING, COMPLETE, LOCKS, TMP] {
-            let path = root.join(sub);
-            match fs::symlink_metadata(&path) {
-                Ok(meta) if meta.is_dir() => continue,
-                Ok(_) => {
-                    return Err(SpoolError::Setup {
-                        what: format!("has a {sub} that is not a directory"),
-                        source: io::Error::from(io::ErrorKind::InvalidData),
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(setup("cannot be read")(e)),
-            }
-            fs::create_dir_all(root).map_err(setup("cannot be created"))?;
-            match fs::create_dir(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(setup(&format!("cannot hold its {sub}/ directory"))(e)),
-            }
-        }
+        make_layout(root)?;
         // Keep a web server from listing or running anything if the spool ends up
         // below a document root (Apache reads .htaccess; others ignore it).
         let guard = root.join(".htaccess");
@@ -234,6 +207,28 @@ impl Spool {
         Ok(self.root.join(TMP).join(format!("{name}{suffix}")))
     }
 
+    /// Runs `op`, a step that creates or moves a file in a layout directory.
+    /// If it fails with "not found" because a layout directory vanished
+    /// while the process ran (an operator's `rm -rf spool/*`,
+    /// systemd-tmpfiles cleaning an old empty `tmp/`, a remount), the layout
+    /// is made again, with a log line, and `op` runs once more: a
+    /// long-running server goes on instead of failing every upload until it
+    /// is restarted.
+    fn in_layout<T>(&self, mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match make_layout(&self.root) {
+                Ok(true) => {
+                    crate::log::warn(format_args!(
+                        "spool: layout directories were missing (removed while running?); made them again"
+                    ));
+                    op()
+                }
+                _ => Err(e),
+            },
+            other => other,
+        }
+    }
+
     /// Takes the id's lock, waiting at most the lock timeout.
     pub fn lock(&self, id: &Id) -> Result<Locked<'_>, SpoolError> {
         self.acquire(id, Some(Instant::now() + self.lock_timeout))?
@@ -253,14 +248,17 @@ impl Spool {
         let path = self.root.join(LOCKS).join(id.lock_name());
         let mut pause = Duration::from_millis(1);
         loop {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .mode(0o660)
-                .open(&path)
+            let file = self
+                .in_layout(|| {
+                    OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .create(true)
+                        .truncate(false)
+                        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                        .mode(0o660)
+                        .open(&path)
+                })
                 .map_err(SpoolError::io("open a lock file"))?;
             loop {
                 match file.try_lock() {
@@ -375,7 +373,7 @@ impl Spool {
     /// A scratch area for files whose id or validity is not known yet.
     pub fn scratch(&self) -> Result<Scratch<'_>, SpoolError> {
         Ok(Scratch {
-            _spool: std::marker::PhantomData,
+            spool: self,
             base: self.tmp_path("")?,
             files: Vec::new(),
             kept: false,
@@ -404,7 +402,8 @@ impl Spool {
             source: io::Error::other(e),
         })?;
         let tmp = self.tmp_path(RECORD_SUFFIX)?;
-        let staged = create_new(&tmp)
+        let staged = self
+            .in_layout(|| create_new(&tmp))
             .and_then(|mut f| f.write_all(&text).map(|()| f))
             .map_err(SpoolError::io("write an upload record"))
             .and_then(|f| {
@@ -486,7 +485,9 @@ impl Locked<'_> {
     pub fn create(&self, record: &Record) -> Result<(), SpoolError> {
         self.remove_state(INCOMING)?;
         let data = self.spool.data_path(INCOMING, &self.id);
-        write_new(&data, b"").map_err(SpoolError::io("create upload data"))?;
+        self.spool
+            .in_layout(|| write_new(&data, b""))
+            .map_err(SpoolError::io("create upload data"))?;
         let made = self.spool.write_record(INCOMING, &self.id, record);
         if made.is_err() {
             let _ = fs::remove_file(&data);
@@ -540,8 +541,10 @@ impl Locked<'_> {
                 .sync_all()
                 .map_err(SpoolError::io("store upload data"))
         })?;
-        let placed = fs::rename(&data, self.spool.data_path(COMPLETE, &self.id))
-            .and_then(|()| fs::rename(&staged, self.spool.record_path(COMPLETE, &self.id)));
+        let placed = self.spool.in_layout(|| {
+            fs::rename(&data, self.spool.data_path(COMPLETE, &self.id))
+                .and_then(|()| fs::rename(&staged, self.spool.record_path(COMPLETE, &self.id)))
+        });
         if let Err(e) = placed {
             let _ = fs::remove_file(&staged);
             return Err(SpoolError::io("complete an upload")(e));
@@ -571,18 +574,20 @@ impl Locked<'_> {
         // Data and variants first, the record last: until the record's rename
         // the id is not complete, and leftovers of a crash are replaced by the
         // next upload of the id or removed by gc.
-        let placed = scratch
-            .files
-            .iter()
-            .enumerate()
-            .try_for_each(|(n, (path, _))| {
-                let to = match n {
-                    0 => self.spool.data_path(COMPLETE, &self.id),
-                    n => self.spool.variant_path(&self.id, n),
-                };
-                fs::rename(path, to)
-            })
-            .and_then(|()| fs::rename(&staged, self.spool.record_path(COMPLETE, &self.id)));
+        let placed = self.spool.in_layout(|| {
+            scratch
+                .files
+                .iter()
+                .enumerate()
+                .try_for_each(|(n, (path, _))| {
+                    let to = match n {
+                        0 => self.spool.data_path(COMPLETE, &self.id),
+                        n => self.spool.variant_path(&self.id, n),
+                    };
+                    fs::rename(path, to)
+                })
+                .and_then(|()| fs::rename(&staged, self.spool.record_path(COMPLETE, &self.id)))
+        });
         if let Err(e) = placed {
             let _ = fs::remove_file(&staged);
             return Err(SpoolError::io("complete an upload")(e));
@@ -636,7 +641,7 @@ impl Locked<'_> {
 /// Files written before their upload's id or validity is known, in `tmp/`.
 /// Removed on drop unless installed.
 pub struct Scratch<'s> {
-    _spool: std::marker::PhantomData<&'s Spool>,
+    spool: &'s Spool,
     /// The first file's path; variants add `.variant-N`.
     base: PathBuf,
     /// The files written so far, kept open to be fsynced at install.
@@ -656,7 +661,10 @@ impl Scratch<'_> {
                 PathBuf::from(name)
             }
         };
-        let file = create_new(&path).map_err(SpoolError::io("create upload data"))?;
+        let file = self
+            .spool
+            .in_layout(|| create_new(&path))
+            .map_err(SpoolError::io("create upload data"))?;
         let written = copy_bounded(src, &file, 0, max);
         self.files.push((path, file));
         written
@@ -684,6 +692,38 @@ impl Drop for Scratch<'_> {
             }
         }
     }
+}
+
+/// Makes the layout directories below `root` that are missing (and `root`
+/// itself); returns whether any was. Most calls find the layout in place, so
+/// it looks before it creates anything (this runs on every CGI request).
+fn make_layout(root: &Path) -> Result<bool, SpoolError> {
+    let setup = |what: &str| {
+        let what = what.to_owned();
+        move |source| SpoolError::Setup { what, source }
+    };
+    let mut made = false;
+    for sub in [INCOMING, COMPLETE, LOCKS, TMP] {
+        let path = root.join(sub);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => continue,
+            Ok(_) => {
+                return Err(SpoolError::Setup {
+                    what: format!("has a {sub} that is not a directory"),
+                    source: io::Error::from(io::ErrorKind::InvalidData),
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(setup("cannot be read")(e)),
+        }
+        fs::create_dir_all(root).map_err(setup("cannot be created"))?;
+        match fs::create_dir(&path) {
+            Ok(()) => made = true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(setup(&format!("cannot hold its {sub}/ directory"))(e)),
+        }
+    }
+    Ok(made)
 }
 
 /// Removes one file of an entry; a directory planted in its place goes too

@@ -565,6 +565,15 @@ impl Sandbox {
     pub fn sandbox_path(&self) -> &Path {
         self.dir.path()
     }
+
+    /// What the long-running server (FastCGI, serve) has logged so far;
+    /// empty in CGI mode.
+    pub fn server_log(&self) -> String {
+        self.server
+            .as_ref()
+            .map(|s| s.log.lock().unwrap().clone())
+            .unwrap_or_default()
+    }
 }
 
 /// One request over a fresh HTTP/1.1 connection to `addr`, for the endpoint
