@@ -9,14 +9,17 @@
 #![deny(unsafe_code)]
 
 pub mod admin;
-pub mod allow;
+pub(crate) mod allow;
 pub mod config;
 pub mod demo;
-pub mod files;
+pub(crate) mod files;
 pub mod gateway;
 pub mod log;
 pub mod message;
-pub mod outbound;
+pub(crate) mod outbound;
 pub mod protocol;
-pub mod spool;
+pub(crate) mod spool;
 pub mod sys;
+
+/// The upload id grammar, for fuzzing it from outside.
+pub use spool::Id;

@@ -3,7 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use upspool::protocol::names::{clean_name, extension_allowed, normalize_type, stored_type};
-use upspool::spool::Id;
+use upspool::Id;
 
 fuzz_target!(|data: &[u8]| {
     let name = clean_name(data);

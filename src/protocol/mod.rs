@@ -5,6 +5,8 @@
 //! [`Handler::handle`] dispatches in the order of fine-uploader.md B.1:
 //! anything that is not Fine Uploader's belongs to FilePond.
 
+#![forbid(unsafe_code)]
+
 mod cors;
 mod download;
 mod error;
@@ -31,8 +33,8 @@ const MAX_FORM_BODY: u64 = 64 * 1024;
 
 /// The request handler shared by every transport.
 pub struct Handler {
-    pub config: Config,
-    pub spool: Spool,
+    pub(crate) config: Config,
+    pub(crate) spool: Spool,
 }
 
 impl Service for Handler {

@@ -26,6 +26,8 @@
 //! parallel and completion is an fsync plus two renames (data, then record),
 //! never a copy. This module knows nothing of HTTP or of either widget.
 
+#![forbid(unsafe_code)]
+
 mod gc;
 mod id;
 mod record;
@@ -36,9 +38,9 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use gc::{GcPolicy, GcReport};
-pub use id::{Id, InvalidId};
-pub use record::{PartMap, Parts, Protocol, Record, Variant, unix_now};
+pub use gc::GcPolicy;
+pub use id::Id;
+pub use record::{Parts, Protocol, Record, Variant, unix_now};
 
 const INCOMING: &str = "incoming";
 const COMPLETE: &str = "complete";
@@ -181,6 +183,7 @@ impl Spool {
         })
     }
 
+    #[cfg(test)]
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -447,10 +450,6 @@ pub struct Locked<'s> {
 }
 
 impl Locked<'_> {
-    pub fn id(&self) -> &Id {
-        &self.id
-    }
-
     /// Where the id stands (read under the lock). A completion interrupted
     /// between its two renames (data moved, record not yet) is rolled back
     /// here, so the upload is resumable again.

@@ -39,7 +39,7 @@ fn start(spool: &Spool, id: &Id, size: usize, parts: u64) {
     r.size = Some(size as u64);
     r.parts = Some(Parts {
         total: parts,
-        stored: PartMap::new(),
+        stored: super::record::PartMap::new(),
     });
     spool.lock(id).unwrap().create(&r).unwrap();
 }
