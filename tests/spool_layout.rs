@@ -26,6 +26,21 @@ fn filepond(data: &[u8]) -> Req {
     ))
 }
 
+fn transfer_start(length: usize) -> Req {
+    Req::new("POST")
+        .header("Upload-Length", length.to_string())
+        .form(Form::new().field("filepond", "{}"))
+}
+
+/// A FilePond PATCH of a whole transfer's bytes from offset 0.
+fn first_patch(id: &str, data: &[u8]) -> Req {
+    Req::new("PATCH")
+        .query(&format!("patch={id}"))
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Upload-Offset", "0")
+        .body(data.to_vec())
+}
+
 /// Removes everything below the spool root, the layout directories included.
 fn wipe(sb: &Sandbox) {
     for entry in std::fs::read_dir(&sb.spool).unwrap() {
@@ -70,32 +85,14 @@ fn a_vanished_layout_is_made_again(m: Mode) {
     // A chunked FilePond transfer whose incoming/ and locks/ vanish between
     // its start and its first PATCH: the transfer is gone (its files were
     // removed), so the PATCH is a clean 404, and a new transfer works.
-    let start = sb.send(
-        &Req::new("POST")
-            .header("Upload-Length", "4")
-            .form(Form::new().field("filepond", "{}")),
-    );
+    let start = sb.send(&transfer_start(4));
     assert_eq!(start.status, 201, "{}", start.text());
     std::fs::remove_dir_all(sb.spool.join("incoming")).unwrap();
     std::fs::remove_dir_all(sb.spool.join("locks")).unwrap();
-    let patch = Req::new("PATCH")
-        .query(&format!("patch={}", start.text()))
-        .header("Content-Type", "application/offset+octet-stream")
-        .header("Upload-Offset", "0")
-        .body(b"abcd".to_vec());
-    assert_eq!(sb.send(&patch).status, 404);
-    let again = sb.send(
-        &Req::new("POST")
-            .header("Upload-Length", "4")
-            .form(Form::new().field("filepond", "{}")),
-    );
+    assert_eq!(sb.send(&first_patch(&start.text(), b"abcd")).status, 404);
+    let again = sb.send(&transfer_start(4));
     assert_eq!(again.status, 201, "{}", again.text());
-    let patch = Req::new("PATCH")
-        .query(&format!("patch={}", again.text()))
-        .header("Content-Type", "application/offset+octet-stream")
-        .header("Upload-Offset", "0")
-        .body(b"abcd".to_vec());
-    assert_eq!(sb.send(&patch).status, 204);
+    assert_eq!(sb.send(&first_patch(&again.text(), b"abcd")).status, 204);
     sb.assert_stored(&again.text(), b"abcd");
 }
 
