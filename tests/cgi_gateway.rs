@@ -48,6 +48,31 @@ fn invalid_content_length_is_a_clear_400() {
     assert!(log.contains("CONTENT_LENGTH"), "{log}");
 }
 
+/// CONTENT_LENGTH must be digits only, as HTTP's Content-Length must be
+/// (one rule, `message::parse_content_length`): `+5` is refused, not read
+/// as 5, and nothing is stored.
+#[test]
+fn signed_content_length_is_400() {
+    let sb = Sandbox::new(Mode::Cgi);
+    for bad in ["+5", "-5", " 5", "5,5"] {
+        let (out, _) = raw_cgi(
+            &sb,
+            &[
+                ("REQUEST_METHOD", "POST"),
+                ("CONTENT_LENGTH", bad),
+                ("CONTENT_TYPE", "application/octet-stream"),
+                ("QUERY_STRING", "qquuid=signed&qqfile=a.txt"),
+            ],
+            b"hello",
+        );
+        assert!(
+            out.starts_with("Status: 400 Bad Request\r\n"),
+            "{bad:?}: {out}"
+        );
+        sb.assert_absent("signed");
+    }
+}
+
 #[test]
 fn missing_method_and_unknown_methods() {
     let sb = Sandbox::new(Mode::Cgi);

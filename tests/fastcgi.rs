@@ -339,3 +339,23 @@ fn sighup_rereads_the_configuration() {
         "Status: 200 OK"
     );
 }
+
+/// CONTENT_LENGTH is judged by the one rule HTTP's Content-Length is
+/// (digits only): a sign, spaces inside or a list are refused, nothing stored.
+#[test]
+fn content_length_with_a_sign_or_garbage_is_400() {
+    let sb = Sandbox::new(Mode::Cgi);
+    let server = fastcgi(&sb, "2");
+    for (i, bad) in ["+5", "-5", "5 5", "5,5", "0x5"].iter().enumerate() {
+        let id = format!("cl{i}");
+        let mut params = raw_upload_params(&id, 5);
+        params.retain(|(k, _)| k != "CONTENT_LENGTH");
+        params.push(("CONTENT_LENGTH".into(), bad.to_string()));
+        assert_eq!(
+            exchange(&server.addr, &params, b"hello"),
+            "Status: 400 Bad Request",
+            "CONTENT_LENGTH {bad:?}"
+        );
+        sb.assert_absent(&id);
+    }
+}

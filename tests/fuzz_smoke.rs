@@ -10,6 +10,7 @@ const TARGETS: &[&str] = &[
     "cgi_request",
     "handler",
     "names",
+    "http_request",
 ];
 
 #[test]

@@ -7,3 +7,4 @@
 pub mod cgi;
 pub mod fastcgi;
 pub mod http;
+pub mod http_codec;
