@@ -12,7 +12,6 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::log;
 use crate::message::{
     Body, HeaderMap, HeaderText, LimitedBody, Method, Request, Response, Service, StatusCode,
     append_header, percent_decode_path,
@@ -34,47 +33,58 @@ const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
 /// Other pages of the site (the demo): the answer for a GET path, if any.
 pub type Site = Arc<dyn Fn(&str) -> Option<Response> + Send + Sync>;
 
-/// Serves connections from `listener` with `workers` threads, forever.
+/// Serves connections from `listener` with `workers` threads (the pool of
+/// `gateway::pool`: a panic closes only its connection) until SIGTERM or
+/// SIGINT, then lets connections in flight finish within `grace`; on SIGHUP
+/// swaps in the service `reload` builds.
 pub fn serve(
     handler: Arc<dyn Service>,
     listener: TcpListener,
     workers: usize,
     site: Site,
+    grace: Duration,
+    reload: impl Fn() -> Result<Arc<dyn Service>, String>,
 ) -> io::Result<()> {
-    let mut threads = Vec::new();
-    for _ in 0..workers.max(1) {
-        let listener = listener.try_clone()?;
-        let handler = handler.clone();
-        let site = site.clone();
-        threads.push(std::thread::spawn(move || {
-            loop {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        if let Err(e) = connection(handler.as_ref(), stream, &site)
-                            && !matches!(
-                                e.kind(),
-                                io::ErrorKind::UnexpectedEof
-                                    | io::ErrorKind::ConnectionReset
-                                    | io::ErrorKind::BrokenPipe
-                                    | io::ErrorKind::WouldBlock
-                                    | io::ErrorKind::TimedOut
-                            )
-                        {
-                            log::warn(format_args!("http: connection ended: {e}"));
-                        }
-                    }
-                    Err(e) => {
-                        log::warn(format_args!("http: accept failed: {e}"));
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
+    start(handler, listener, workers, site).run(grace, reload)
+}
+
+/// The pool of workers serving HTTP connections from `listener`. A
+/// connection counts as in flight from accept to close, and keeps the
+/// service it started with.
+pub(crate) fn start(
+    handler: Arc<dyn Service>,
+    listener: TcpListener,
+    workers: usize,
+    site: Site,
+) -> super::pool::Pool {
+    use super::listen::{Listener, Stream};
+    super::pool::Pool::start(
+        "http",
+        Listener::Tcp(listener),
+        workers,
+        handler,
+        move |stream, _peer, state| {
+            let Stream::Tcp(stream) = stream else {
+                return Err("not a TCP connection".into());
+            };
+            let _busy = state.busy();
+            match connection(state.service().as_ref(), stream, &site) {
+                Err(e)
+                    if !matches!(
+                        e.kind(),
+                        io::ErrorKind::UnexpectedEof
+                            | io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::BrokenPipe
+                            | io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    Err(e.to_string())
                 }
+                _ => Ok(()),
             }
-        }));
-    }
-    for t in threads {
-        let _ = t.join();
-    }
-    Ok(())
+        },
+    )
 }
 
 /// The parsed head of one request.

@@ -7,3 +7,5 @@
 pub mod cgi;
 pub mod fastcgi;
 pub mod http;
+pub mod listen;
+pub(crate) mod pool;
