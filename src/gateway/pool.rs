@@ -218,3 +218,172 @@ fn worker(name: &str, listener: &Listener, state: &PoolState, connect: &Connect)
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::gateway::{fastcgi, http};
+    use crate::message::{Request, Response, StatusCode};
+
+    /// Answers `ok` (or its name), panics when the query says `boom`, and
+    /// reads the body first.
+    struct Panicky(&'static str);
+
+    impl Service for Panicky {
+        fn handle(&self, mut request: Request<'_>) -> Response {
+            let _ = request.body.read_to_end(&mut Vec::new());
+            if request.query.contains("boom") {
+                panic!("boom on purpose");
+            }
+            Response::text(StatusCode::OK, self.0)
+        }
+    }
+
+    fn listener() -> (TcpListener, String) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        (l, addr)
+    }
+
+    /// Sends `bytes` on a new connection and reads until the server closes.
+    fn exchange(addr: &str, bytes: &[u8]) -> Vec<u8> {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(bytes).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        out
+    }
+
+    fn http_get(addr: &str, query: &str) -> String {
+        let request =
+            format!("GET /upload?{query} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        String::from_utf8_lossy(&exchange(addr, request.as_bytes())).into_owned()
+    }
+
+    fn record(kind: u8, id: u16, content: &[u8]) -> Vec<u8> {
+        let len = content.len() as u16;
+        let mut out = vec![1, kind, 0, id as u8, (len >> 8) as u8, len as u8, 0, 0];
+        out.extend_from_slice(content);
+        out
+    }
+
+    /// The stdout of one FastCGI GET, as text.
+    fn fastcgi_get(addr: &str, query: &str) -> String {
+        let mut bytes = record(1, 1, &[0, 1, 0, 0, 0, 0, 0, 0]);
+        let pairs = fastcgi::encode_pairs(&[
+            (b"REQUEST_METHOD", b"GET"),
+            (b"QUERY_STRING", query.as_bytes()),
+        ]);
+        bytes.extend(record(4, 1, &pairs));
+        bytes.extend(record(4, 1, &[]));
+        bytes.extend(record(5, 1, &[]));
+        let out = exchange(addr, &bytes);
+        let mut rest = &out[..];
+        let mut stdout = Vec::new();
+        while rest.len() >= 8 {
+            let len = u16::from_be_bytes([rest[4], rest[5]]) as usize;
+            let end = 8 + len + rest[6] as usize;
+            if rest[1] == 6 {
+                stdout.extend_from_slice(&rest[8..8 + len]);
+            }
+            rest = &rest[end.min(rest.len())..];
+        }
+        String::from_utf8_lossy(&stdout).into_owned()
+    }
+
+    fn http_pool(service: Arc<dyn Service>, workers: usize) -> (Pool, String) {
+        let (l, addr) = listener();
+        let site: http::Site = Arc::new(|_: &str| None);
+        (http::start(service, l, workers, site), addr)
+    }
+
+    fn fastcgi_pool(service: Arc<dyn Service>, workers: usize) -> (Pool, String) {
+        let (l, addr) = listener();
+        let options = fastcgi::Options {
+            workers,
+            web_server_addrs: None,
+            grace: Duration::from_secs(1),
+        };
+        (fastcgi::start(service, Listener::Tcp(l), options), addr)
+    }
+
+    #[test]
+    fn panics_close_only_their_connection_under_serve() {
+        let (pool, addr) = http_pool(Arc::new(Panicky("ok")), 2);
+        for _ in 0..5 {
+            assert!(!http_get(&addr, "boom").contains("200 OK"));
+        }
+        let answer = http_get(&addr, "fine");
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert!(answer.ends_with("ok"), "{answer}");
+        assert_eq!(
+            pool.state.in_flight(),
+            0,
+            "panicked connections are not counted"
+        );
+        assert_eq!(pool.stop(Duration::from_secs(1)), 0);
+    }
+
+    #[test]
+    fn panics_close_only_their_connection_under_fastcgi() {
+        let (pool, addr) = fastcgi_pool(Arc::new(Panicky("ok")), 2);
+        for _ in 0..5 {
+            assert!(!fastcgi_get(&addr, "boom").contains("200 OK"));
+        }
+        let answer = fastcgi_get(&addr, "fine");
+        assert!(answer.starts_with("Status: 200 OK"), "{answer}");
+        assert!(answer.ends_with("ok"), "{answer}");
+        assert_eq!(
+            pool.state.in_flight(),
+            0,
+            "panicked requests are not counted"
+        );
+        assert_eq!(pool.stop(Duration::from_secs(1)), 0);
+    }
+
+    #[test]
+    fn a_reload_swaps_the_service_and_a_failed_one_keeps_it() {
+        let (pool, addr) = http_pool(Arc::new(Panicky("old")), 2);
+        assert!(http_get(&addr, "").ends_with("old"));
+        pool.reload(Ok(Arc::new(Panicky("new"))));
+        assert!(http_get(&addr, "").ends_with("new"));
+        pool.reload(Err("a broken configuration".into()));
+        assert!(http_get(&addr, "").ends_with("new"));
+        pool.stop(Duration::ZERO);
+    }
+
+    #[test]
+    fn stop_waits_for_requests_in_flight_and_reports_the_rest() {
+        let (pool, addr) = fastcgi_pool(Arc::new(Panicky("ok")), 2);
+        // A request whose body never ends stays in flight.
+        let mut s = TcpStream::connect(&addr).unwrap();
+        let mut bytes = record(1, 1, &[0, 1, 0, 0, 0, 0, 0, 0]);
+        bytes.extend(record(
+            4,
+            1,
+            &fastcgi::encode_pairs(&[(b"REQUEST_METHOD", b"POST"), (b"CONTENT_LENGTH", b"10")]),
+        ));
+        bytes.extend(record(4, 1, &[]));
+        bytes.extend(record(5, 1, b"12345"));
+        s.write_all(&bytes).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pool.state.in_flight() == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let state = pool.state.clone();
+        assert_eq!(pool.stop(Duration::from_millis(200)), 1);
+        assert!(state.stopping());
+        // The rest of the body arrives: the request finishes and is counted out.
+        s.write_all(&record(5, 1, b"67890")).unwrap();
+        s.write_all(&record(5, 1, &[])).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while state.in_flight() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(state.in_flight(), 0);
+    }
+}
