@@ -239,7 +239,7 @@ pub fn decode_pairs(mut data: &[u8]) -> Result<Vec<Pair>, ConnError> {
 
 /// Encodes FastCGI name-value pairs: a length below 128 in one byte, any
 /// other in four with the high bit set (FastCGI 1.0, section 3.4).
-pub fn encode_pairs(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
+pub(crate) fn encode_pairs(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
     fn length(len: usize, out: &mut Vec<u8>) {
         if len < 0x80 {
             out.push(len as u8);
@@ -417,7 +417,8 @@ impl<R: BufRead + Send, W: Write, T: Transport> Connection<R, W, T> {
                     self.writer.flush()?;
                     return Ok(true);
                 }
-                (BEGIN_REQUEST, other) if other != id => {
+                // Id 0 is the management channel: no request to refuse there.
+                (BEGIN_REQUEST, other) if other != id && other != 0 => {
                     end_request(&mut self.writer, other, CANT_MPX_CONN)?;
                 }
                 _ => {}
@@ -699,6 +700,100 @@ mod tests {
                     "{n} {v}"
                 );
             }
+        }
+    }
+
+    struct Echo;
+
+    impl Service for Echo {
+        fn handle(&self, mut request: crate::message::Request<'_>) -> crate::message::Response {
+            let mut body = Vec::new();
+            let _ = request.body.read_to_end(&mut body);
+            crate::message::Response::new(crate::message::StatusCode::OK)
+                .body(crate::message::Body::Bytes(body))
+        }
+    }
+
+    impl Host for Arc<dyn Service> {
+        fn service(&self) -> Arc<dyn Service> {
+            self.clone()
+        }
+    }
+
+    /// Runs a whole connection on `input`; the records written, as
+    /// (type, id, content).
+    fn converse(input: &[u8]) -> Vec<(u8, u16, Vec<u8>)> {
+        let host: Arc<dyn Service> = Arc::new(Echo);
+        let mut c = Connection::new(io::Cursor::new(input.to_vec()), Vec::new(), (), 2);
+        let _ = c.serve(&host);
+        let out = c.into_writer();
+        let mut r = &out[..];
+        let mut records = Vec::new();
+        while let Some(h) = read_header(&mut r).unwrap() {
+            records.push((h.kind, h.id, read_content(&mut r, &h).unwrap()));
+        }
+        records
+    }
+
+    fn record(kind: u8, id: u16, content: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_record(&mut out, kind, id, content).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_connection_runs_from_bytes_in_memory() {
+        let mut input = record(BEGIN_REQUEST, 1, &[0, 1, KEEP_CONN, 0, 0, 0, 0, 0]);
+        let params = encode_pairs(&[(b"REQUEST_METHOD", b"POST"), (b"CONTENT_LENGTH", b"5")]);
+        input.extend(record(PARAMS, 1, &params));
+        input.extend(record(PARAMS, 1, &[]));
+        input.extend(record(STDIN, 1, b"hello"));
+        input.extend(record(STDIN, 1, &[]));
+        input.extend(record(
+            GET_VALUES,
+            0,
+            &encode_pairs(&[(b"FCGI_MPXS_CONNS", b"")]),
+        ));
+        let records = converse(&input);
+        let kinds: Vec<(u8, u16)> = records.iter().map(|r| (r.0, r.1)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (STDOUT, 1),
+                (STDOUT, 1),
+                (END_REQUEST, 1),
+                (GET_VALUES_RESULT, 0)
+            ]
+        );
+        assert!(records[0].2.starts_with(b"Status: 200 OK\r\n"));
+        assert!(records[0].2.ends_with(b"\r\n\r\nhello"));
+        assert_eq!(
+            decode_pairs(&records[3].2).unwrap(),
+            [(b"FCGI_MPXS_CONNS".to_vec(), b"0".to_vec())]
+        );
+    }
+
+    /// Regression (fuzz/regressions/fastcgi_connection): a BEGIN_REQUEST on
+    /// the management id 0 while a request was open was refused with an
+    /// FCGI_END_REQUEST for request 0, which does not exist.
+    #[test]
+    fn no_request_record_goes_to_id_0() {
+        let mut input = record(BEGIN_REQUEST, 1, &[0, 1, 0, 0, 0, 0, 0, 0]);
+        input.extend(record(BEGIN_REQUEST, 0, &[0, 1, 0, 0, 0, 0, 0, 0]));
+        input.extend(record(BEGIN_REQUEST, 2, &[0, 1, 0, 0, 0, 0, 0, 0]));
+        input.extend(record(PARAMS, 1, &[]));
+        input.extend(record(STDIN, 1, &[]));
+        let records = converse(&input);
+        let kinds: Vec<(u8, u16)> = records.iter().map(|r| (r.0, r.1)).collect();
+        assert_eq!(
+            kinds,
+            [(END_REQUEST, 2), (STDOUT, 1), (STDOUT, 1), (END_REQUEST, 1)]
+        );
+        assert_eq!(records[0].2[4], CANT_MPX_CONN);
+        let found =
+            include_bytes!("../../fuzz/regressions/fastcgi_connection/crash-begin-request-id-0");
+        for (kind, id, _) in converse(found) {
+            assert!(id != 0 || kind == GET_VALUES_RESULT || kind == UNKNOWN_TYPE);
         }
     }
 

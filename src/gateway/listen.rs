@@ -16,7 +16,7 @@ pub enum Listener {
 }
 
 /// An accepted connection.
-pub enum Stream {
+pub(crate) enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
 }
