@@ -649,9 +649,10 @@ pub(crate) fn start(service: Arc<dyn Service>, listener: Listener, options: Opti
             if let (Some(allowed), Some(ip)) = (&allowed, peer)
                 && !allowed.contains(&ip)
             {
-                return Err(format!(
-                    "refused a connection from {ip}, not in FCGI_WEB_SERVER_ADDRS"
+                log::warn(format_args!(
+                    "fastcgi: refused a connection from {ip}, not in FCGI_WEB_SERVER_ADDRS"
                 ));
+                return Ok(());
             }
             let writer =
                 BufWriter::with_capacity(64 * 1024, stream.try_clone().map_err(|e| e.to_string())?);
