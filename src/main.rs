@@ -195,6 +195,17 @@ fn flags<'a>(
     Ok(out)
 }
 
+/// What SIGHUP runs in `serve` and FastCGI: the handler built afresh from
+/// the configuration as it is now.
+fn reload(default: DefaultSpool) -> impl Fn() -> Result<Arc<dyn Service>, String> {
+    move || {
+        Config::load(default)
+            .map_err(|e| e.to_string())
+            .and_then(|c| Handler::new(c).map_err(|e| e.to_string()))
+            .map(|h| Arc::new(h) as Arc<dyn Service>)
+    }
+}
+
 fn run_serve(args: &[&str]) -> u8 {
     let flags = match flags(args, &["--listen", "--workers", "--assets"]) {
         Ok(f) => f,
@@ -248,13 +259,14 @@ fn run_serve(args: &[&str]) -> u8 {
             .map_or_else(|| "node_modules".into(), std::path::PathBuf::from),
     );
     let site: http::Site = Arc::new(move |path: &str| demo.route(path));
-    let reload = || {
-        Config::load(DefaultSpool::WorkingDir)
-            .map_err(|e| e.to_string())
-            .and_then(|c| Handler::new(c).map_err(|e| e.to_string()))
-            .map(|h| Arc::new(h) as Arc<dyn Service>)
-    };
-    match http::serve(handler, listener, workers, site, GRACE, reload) {
+    match http::serve(
+        handler,
+        listener,
+        workers,
+        site,
+        GRACE,
+        reload(DefaultSpool::WorkingDir),
+    ) {
         Ok(()) => SUCCESS,
         Err(e) => {
             log::error(format_args!("server stopped: {e}"));
@@ -333,13 +345,12 @@ fn run_fastcgi(args: &[&str]) -> u8 {
         web_server_addrs,
         grace: GRACE,
     };
-    let reload = || {
-        Config::load(DefaultSpool::BesideExecutable)
-            .map_err(|e| e.to_string())
-            .and_then(|c| Handler::new(c).map_err(|e| e.to_string()))
-            .map(|h| Arc::new(h) as Arc<dyn Service>)
-    };
-    match fastcgi::serve(handler, listener, options, reload) {
+    match fastcgi::serve(
+        handler,
+        listener,
+        options,
+        reload(DefaultSpool::BesideExecutable),
+    ) {
         Ok(()) => SUCCESS,
         Err(e) => {
             log::error(format_args!("FastCGI server stopped: {e}"));
