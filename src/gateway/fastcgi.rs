@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use super::cgi;
 use super::listen::{Listener, Stream};
-use super::pool::{Pool, PoolState};
+use super::pool::{Pool, PoolState, Signals};
 use crate::log;
 use crate::message::Service;
 
@@ -632,8 +632,10 @@ pub fn serve(
     options: Options,
     reload: impl Fn() -> Result<Arc<dyn Service>, String>,
 ) -> io::Result<()> {
+    let signals = Signals::catch()?;
     let grace = options.grace;
-    start(service, listener, options).run(grace, reload)
+    start(service, listener, options).run(signals, grace, reload);
+    Ok(())
 }
 
 /// The pool of workers serving FastCGI connections from `listener`.

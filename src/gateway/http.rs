@@ -45,7 +45,9 @@ pub fn serve(
     grace: Duration,
     reload: impl Fn() -> Result<Arc<dyn Service>, String>,
 ) -> io::Result<()> {
-    start(handler, listener, workers, site).run(grace, reload)
+    let signals = super::pool::Signals::catch()?;
+    start(handler, listener, workers, site).run(signals, grace, reload);
+    Ok(())
 }
 
 /// The pool of workers serving HTTP connections from `listener`. A

@@ -164,19 +164,15 @@ impl Pool {
         left
     }
 
-    /// Serves until SIGTERM or SIGINT, then stops within `grace`; on SIGHUP
-    /// swaps in what `reload` builds.
+    /// Serves until SIGTERM or SIGINT arrive on `signals`, then stops within
+    /// `grace`; on SIGHUP swaps in what `reload` builds.
     pub(crate) fn run(
         self,
+        mut signals: Signals,
         grace: Duration,
         reload: impl Fn() -> Result<Arc<dyn Service>, String>,
-    ) -> io::Result<()> {
-        let mut signals = signal_hook::iterator::Signals::new([
-            signal_hook::consts::SIGTERM,
-            signal_hook::consts::SIGINT,
-            signal_hook::consts::SIGHUP,
-        ])?;
-        for signal in signals.forever() {
+    ) {
+        for signal in signals.0.forever() {
             if signal == signal_hook::consts::SIGHUP {
                 self.reload(reload());
             } else {
@@ -184,7 +180,22 @@ impl Pool {
             }
         }
         self.stop(grace);
-        Ok(())
+    }
+}
+
+/// SIGTERM, SIGINT and SIGHUP, caught from now on (their default is to end
+/// the process). Taken before the pool starts, so that no request is ever
+/// served while a signal would still kill the process.
+pub(crate) struct Signals(signal_hook::iterator::Signals);
+
+impl Signals {
+    pub(crate) fn catch() -> io::Result<Signals> {
+        signal_hook::iterator::Signals::new([
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGHUP,
+        ])
+        .map(Signals)
     }
 }
 
