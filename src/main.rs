@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use upspool::config::{Config, DefaultSpool};
+use upspool::gateway::listen::{self, Listener};
 use upspool::gateway::{cgi, fastcgi, http};
 use upspool::message::Service;
 use upspool::protocol::Handler;
@@ -44,6 +45,9 @@ const FAILED: u8 = 1;
 const USAGE_ERROR: u8 = 2;
 /// As std's runtime exits after a panic in `main`.
 const PANICKED: u8 = 101;
+
+/// How long requests in flight may take to finish after SIGTERM.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The process entry point, in place of std's (`#![no_main]`): as a CGI
 /// program every request is a new process, and std's start-up would cost a
@@ -92,9 +96,7 @@ fn run(args: Vec<std::ffi::OsString>) -> u8 {
         }
         ["serve", rest @ ..] => run_serve(rest),
         ["fastcgi", rest @ ..] => run_fastcgi(rest),
-        [] if std::env::var_os("LISTEN_FDS").is_some()
-            || fastcgi::Listener::from_stdin().is_some() =>
-        {
+        [] if std::env::var_os("LISTEN_FDS").is_some() || Listener::from_stdin().is_some() => {
             run_fastcgi(&[])
         }
         ["info", id] => admin_command(|c| admin::info(c, id)),
@@ -193,6 +195,17 @@ fn flags<'a>(
     Ok(out)
 }
 
+/// What SIGHUP runs in `serve` and FastCGI: the handler built afresh from
+/// the configuration as it is now.
+fn reload(default: DefaultSpool) -> impl Fn() -> Result<Arc<dyn Service>, String> {
+    move || {
+        Config::load(default)
+            .map_err(|e| e.to_string())
+            .and_then(|c| Handler::new(c).map_err(|e| e.to_string()))
+            .map(|h| Arc::new(h) as Arc<dyn Service>)
+    }
+}
+
 fn run_serve(args: &[&str]) -> u8 {
     let flags = match flags(args, &["--listen", "--workers", "--assets"]) {
         Ok(f) => f,
@@ -246,7 +259,14 @@ fn run_serve(args: &[&str]) -> u8 {
             .map_or_else(|| "node_modules".into(), std::path::PathBuf::from),
     );
     let site: http::Site = Arc::new(move |path: &str| demo.route(path));
-    match http::serve(handler, listener, workers, site) {
+    match http::serve(
+        handler,
+        listener,
+        workers,
+        site,
+        GRACE,
+        reload(DefaultSpool::WorkingDir),
+    ) {
         Ok(()) => SUCCESS,
         Err(e) => {
             log::error(format_args!("server stopped: {e}"));
@@ -279,10 +299,10 @@ fn run_fastcgi(args: &[&str]) -> u8 {
         }
     };
     let listener = match flags.get("--listen") {
-        Some(spec) => match fastcgi::Listener::bind(spec) {
+        Some(spec) => match Listener::bind(spec) {
             Ok(l) => {
                 if let Some(path) = spec.strip_prefix("unix:")
-                    && let Err(e) = fastcgi::set_socket_access(
+                    && let Err(e) = listen::set_socket_access(
                         Path::new(path),
                         flags.get("--socket-mode").copied(),
                         flags.get("--socket-owner").copied(),
@@ -298,7 +318,7 @@ fn run_fastcgi(args: &[&str]) -> u8 {
                 return USAGE_ERROR;
             }
         },
-        None => match fastcgi::Listener::from_systemd().or_else(fastcgi::Listener::from_stdin) {
+        None => match Listener::from_systemd().or_else(Listener::from_stdin) {
             Some(l) => l,
             None => {
                 log::error(format_args!(
@@ -309,7 +329,7 @@ fn run_fastcgi(args: &[&str]) -> u8 {
         },
     };
     let handler = match Handler::new(config) {
-        Ok(h) => Arc::new(std::sync::RwLock::new(Arc::new(h) as Arc<dyn Service>)),
+        Ok(h) => Arc::new(h) as Arc<dyn Service>,
         Err(e) => {
             log::error(format_args!("{e}"));
             return USAGE_ERROR;
@@ -323,15 +343,14 @@ fn run_fastcgi(args: &[&str]) -> u8 {
     let options = fastcgi::Options {
         workers,
         web_server_addrs,
-        grace: std::time::Duration::from_secs(30),
+        grace: GRACE,
     };
-    let reload = || {
-        Config::load(DefaultSpool::BesideExecutable)
-            .map_err(|e| e.to_string())
-            .and_then(|c| Handler::new(c).map_err(|e| e.to_string()))
-            .map(|h| Arc::new(h) as Arc<dyn Service>)
-    };
-    match fastcgi::serve(handler, listener, options, reload) {
+    match fastcgi::serve(
+        handler,
+        listener,
+        options,
+        reload(DefaultSpool::BesideExecutable),
+    ) {
         Ok(()) => SUCCESS,
         Err(e) => {
             log::error(format_args!("FastCGI server stopped: {e}"));

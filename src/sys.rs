@@ -15,6 +15,9 @@
 //!   `.init_array` hook, which musl and other C libraries do not run.
 //! - [`systemd_listen_fd`]: taking over the socket systemd passes on fd 3.
 //! - [`start_writeback`]: `sync_file_range(2)`, which std does not wrap.
+//! - [`user_id`], [`group_id`]: `getpwnam_r(3)` and `getgrnam_r(3)`, so
+//!   that `--socket-owner` finds users and groups from every NSS source
+//!   (LDAP, sssd, systemd-homed), not only `/etc/passwd` and `/etc/group`.
 
 #![allow(unsafe_code)]
 
@@ -124,6 +127,78 @@ pub fn start_writeback(file: &File, offset: u64, len: u64) {
 #[cfg(not(target_os = "linux"))]
 pub fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 
+/// The uid of a user name, looked up through the C library (NSS);
+/// `Ok(None)` if there is no such user.
+pub fn user_id(name: &str) -> io::Result<Option<u32>> {
+    let Ok(name) = std::ffi::CString::new(name) else {
+        return Ok(None);
+    };
+    lookup(|buf| {
+        // SAFETY: zeroed memory is a valid `passwd` (integers and null
+        // pointers); getpwnam_r only writes into it and into `buf`.
+        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: `name` is a NUL-terminated string, `entry` and `found` are
+        // valid for writes, and `buf` is writable for `buf.len()` bytes; all
+        // outlive the call. The strings the entry points to (into `buf`) are
+        // not read: only the integer `pw_uid` is taken.
+        let err = unsafe {
+            libc::getpwnam_r(
+                name.as_ptr(),
+                &mut entry,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        (err, (!found.is_null()).then_some(entry.pw_uid))
+    })
+}
+
+/// The gid of a group name, looked up through the C library (NSS);
+/// `Ok(None)` if there is no such group.
+pub fn group_id(name: &str) -> io::Result<Option<u32>> {
+    let Ok(name) = std::ffi::CString::new(name) else {
+        return Ok(None);
+    };
+    lookup(|buf| {
+        // SAFETY: zeroed memory is a valid `group` (integers and null
+        // pointers); getgrnam_r only writes into it and into `buf`.
+        let mut entry: libc::group = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: as in `user_id`: valid pointers for the whole call, `buf`
+        // writable for its length; only the integer `gr_gid` is read after.
+        let err = unsafe {
+            libc::getgrnam_r(
+                name.as_ptr(),
+                &mut entry,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        (err, (!found.is_null()).then_some(entry.gr_gid))
+    })
+}
+
+/// Runs a `get*nam_r` call with a buffer that grows while the C library
+/// answers `ERANGE` (a group with many members needs more than the usual
+/// size), up to 1 MiB. "Not found" is `Ok(None)`, as POSIX lets it be
+/// reported either as a null result or as ENOENT/ESRCH and the like.
+fn lookup(mut call: impl FnMut(&mut [c_char]) -> (c_int, Option<u32>)) -> io::Result<Option<u32>> {
+    let mut size = 1024;
+    loop {
+        let mut buf: Vec<c_char> = vec![0; size];
+        match call(&mut buf) {
+            (0, id) => return Ok(id),
+            (libc::EINTR, _) => {}
+            (libc::ERANGE, _) if size < 1024 * 1024 => size *= 2,
+            (libc::ENOENT | libc::ESRCH | libc::EBADF | libc::EPERM, _) => return Ok(None),
+            (err, _) => return Err(io::Error::from_raw_os_error(err)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +222,29 @@ mod tests {
         );
         // SAFETY: a null argv is allowed.
         assert!(unsafe { args(0, std::ptr::null()) }.is_empty());
+    }
+
+    #[test]
+    fn names_are_looked_up_through_the_c_library() {
+        assert_eq!(user_id("root").unwrap(), Some(0));
+        assert_eq!(group_id("root").unwrap(), Some(0));
+        assert_eq!(user_id("no-such-user-upspool").unwrap(), None);
+        assert_eq!(group_id("no-such-group-upspool").unwrap(), None);
+        assert_eq!(user_id("a\0b").unwrap(), None);
+    }
+
+    #[test]
+    fn a_tiny_first_buffer_grows() {
+        let mut calls = Vec::new();
+        let got = lookup(|buf| {
+            calls.push(buf.len());
+            if buf.len() < 8192 {
+                (libc::ERANGE, None)
+            } else {
+                (0, Some(7))
+            }
+        });
+        assert_eq!(got.unwrap(), Some(7));
+        assert_eq!(calls, vec![1024, 2048, 4096, 8192]);
     }
 }

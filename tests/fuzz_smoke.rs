@@ -7,6 +7,7 @@ use std::process::Command;
 const TARGETS: &[&str] = &[
     "multipart",
     "fastcgi_records",
+    "fastcgi_connection",
     "cgi_request",
     "handler",
     "names",

@@ -1,29 +1,31 @@
-//! FastCGI responder: the same handler as CGI, behind a long-running socket.
+//! FastCGI responder: the record codec and the connection state machine,
+//! written against any `BufRead` and `Write`, so that a connection can be
+//! driven from bytes in memory (tests, `fuzz/fuzz_targets/fastcgi_connection.rs`)
+//! as well as from a socket. Sockets, timeouts and workers are elsewhere:
+//! [`super::listen`] (the socket side, through [`Transport`]) and
+//! [`super::pool`] (accepting, panics, SIGTERM and SIGHUP).
 //!
 //! Written here rather than taken from the `fastcgi` crate, which spawns a
 //! thread per connection without bound, panics on accept errors and unwraps
-//! malformed records (docs/decisions.md). This module:
+//! malformed records (docs/decisions.md). A connection:
 //!
-//! - serves connections with a fixed pool of workers that accept in turn, so
-//!   load waits in the listen backlog (back-pressure) instead of growing threads;
 //! - reads `FCGI_STDIN` record by record as the request body streams, never
 //!   buffering it whole; `FCGI_ABORT_REQUEST` ends the body with an error, so the
 //!   part being received is not recorded and the upload stays resumable;
 //! - honours `FCGI_KEEP_CONN`, answers `FCGI_GET_VALUES` truthfully (one request
-//!   per connection, `workers` connections), refuses peers outside
-//!   `FCGI_WEB_SERVER_ADDRS`;
-//! - ends a connection with a log line on malformed records, oversized params or
-//!   a vanished peer, never the process.
+//!   per connection, `workers` connections);
+//! - ends with an error for the log on malformed records, oversized params or
+//!   a vanished peer, never with a panic.
 
-use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::net::{IpAddr, TcpListener, TcpStream};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::net::IpAddr;
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::cgi;
+use super::listen::{Listener, Stream};
+use super::pool::{Pool, PoolState, Signals};
 use crate::log;
 use crate::message::Service;
 
@@ -45,314 +47,48 @@ const UNKNOWN_ROLE: u8 = 3;
 
 /// Largest total size of one request's params (names and values).
 const MAX_PARAMS: usize = 128 * 1024;
-/// Longest wait for the next request on a kept-alive connection.
-const IDLE: Duration = Duration::from_secs(10);
-/// Longest silence of the web server while a request is being received.
-const SILENCE: Duration = Duration::from_secs(300);
 /// Unread request body discarded to keep a connection usable.
 const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
+/// What a closing connection still reads from the peer, at most.
+const LINGER_LIMIT: u64 = 1024 * 1024;
 
-/// A listening socket: TCP or Unix.
-pub enum Listener {
-    Tcp(TcpListener),
-    Unix(UnixListener),
+/// Where a connection is, for its transport's timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for the next request (a short wait).
+    Idle,
+    /// Receiving or answering a request (the web server may pause long).
+    Active,
+    /// Closing: reading what the peer still sends, briefly.
+    Closing,
 }
 
-/// An accepted connection.
-pub enum Stream {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf),
-            Stream::Unix(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(buf),
-            Stream::Unix(s) => s.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
+/// The socket-specific side of a connection. Bytes in memory need none of
+/// it (`()`); a socket sets read timeouts per phase and half-closes.
+pub trait Transport {
+    fn set_phase(&mut self, _phase: Phase) -> io::Result<()> {
         Ok(())
     }
+    /// Stops sending (the peer sees the end of the stream) before the last
+    /// reads of a closing connection.
+    fn shutdown_write(&mut self) {}
 }
 
-impl Stream {
-    fn try_clone(&self) -> io::Result<Stream> {
-        Ok(match self {
-            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
-            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
-        })
-    }
-    fn set_read_timeout(&self, t: Duration) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.set_read_timeout(Some(t)),
-            Stream::Unix(s) => s.set_read_timeout(Some(t)),
-        }
-    }
-}
+impl Transport for () {}
 
-impl Listener {
-    /// `HOST:PORT` or `unix:/path.sock`.
-    pub fn bind(spec: &str) -> io::Result<Listener> {
-        let socket = match spec.strip_prefix("unix:") {
-            Some(path) => {
-                // A socket left by an earlier run would make bind fail.
-                if std::fs::symlink_metadata(path)
-                    .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
-                {
-                    std::fs::remove_file(path)?;
-                }
-                let socket =
-                    socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
-                socket.bind(&socket2::SockAddr::unix(path)?)?;
-                socket
-            }
-            None => {
-                let addr: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(spec)?
-                    .next()
-                    .ok_or_else(|| {
-                        io::Error::new(io::ErrorKind::InvalidInput, "no address to listen on")
-                    })?;
-                let socket = socket2::Socket::new(
-                    socket2::Domain::for_address(addr),
-                    socket2::Type::STREAM,
-                    None,
-                )?;
-                socket.set_reuse_address(true)?;
-                socket.bind(&addr.into())?;
-                socket
-            }
-        };
-        // A deep backlog: connections beyond the worker pool wait here.
-        socket.listen(1024)?;
-        let fd: std::os::fd::OwnedFd = socket.into();
-        Ok(if spec.starts_with("unix:") {
-            Listener::Unix(fd.into())
-        } else {
-            Listener::Tcp(fd.into())
-        })
+/// What a connection asks of whoever runs it.
+pub trait Host {
+    /// The service for the next request (SIGHUP may swap it in between).
+    fn service(&self) -> Arc<dyn Service>;
+    /// True once the server is stopping: a kept connection is closed after
+    /// its current request.
+    fn stopping(&self) -> bool {
+        false
     }
-
-    /// The listening socket handed in on fd 0 (spawn-fcgi, mod_fcgid,
-    /// systemd with `StandardInput=socket`), if there is one.
-    pub fn from_stdin() -> Option<Listener> {
-        use std::os::fd::AsFd;
-        let stdin = io::stdin();
-        let sock = socket2::SockRef::from(&stdin);
-        if !sock.is_listener().unwrap_or(false) {
-            return None;
-        }
-        let domain = sock.domain().ok()?;
-        let fd = stdin.as_fd().try_clone_to_owned().ok()?;
-        Some(if domain == socket2::Domain::UNIX {
-            Listener::Unix(fd.into())
-        } else {
-            Listener::Tcp(fd.into())
-        })
-    }
-
-    /// The first socket passed by systemd (`LISTEN_FDS`, `LISTEN_PID`), if any.
-    pub fn from_systemd() -> Option<Listener> {
-        let pid_ok = std::env::var("LISTEN_PID")
-            .ok()
-            .and_then(|p| p.parse::<u32>().ok())
-            == Some(std::process::id());
-        let count = std::env::var("LISTEN_FDS")
-            .ok()
-            .and_then(|n| n.parse::<u32>().ok())
-            .unwrap_or(0);
-        if !pid_ok || count == 0 {
-            return None;
-        }
-        let fd = crate::sys::systemd_listen_fd()?;
-        let sock = socket2::SockRef::from(&fd);
-        if !sock.is_listener().unwrap_or(false) {
-            return None;
-        }
-        let unix = sock.domain().ok()? == socket2::Domain::UNIX;
-        Some(if unix {
-            Listener::Unix(fd.into())
-        } else {
-            Listener::Tcp(fd.into())
-        })
-    }
-
-    /// A printable address.
-    pub fn describe(&self) -> String {
-        match self {
-            Listener::Tcp(l) => l
-                .local_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_else(|_| "tcp".into()),
-            Listener::Unix(l) => l
-                .local_addr()
-                .ok()
-                .and_then(|a| a.as_pathname().map(|p| format!("unix:{}", p.display())))
-                .unwrap_or_else(|| "unix socket".into()),
-        }
-    }
-
-    fn accept(&self) -> io::Result<(Stream, Option<IpAddr>)> {
-        match self {
-            Listener::Tcp(l) => l.accept().map(|(s, a)| (Stream::Tcp(s), Some(a.ip()))),
-            Listener::Unix(l) => l.accept().map(|(s, _)| (Stream::Unix(s), None)),
-        }
-    }
-
-    /// Wakes every worker blocked in `accept` (used at shutdown).
-    fn shut(&self) {
-        let sock = match self {
-            Listener::Tcp(l) => socket2::SockRef::from(l),
-            Listener::Unix(l) => socket2::SockRef::from(l),
-        };
-        let _ = sock.shutdown(std::net::Shutdown::Read);
-    }
-}
-
-/// How the responder runs.
-pub struct Options {
-    pub workers: usize,
-    /// `FCGI_WEB_SERVER_ADDRS`: peers allowed to connect over TCP; `None` = any.
-    pub web_server_addrs: Option<Vec<IpAddr>>,
-    /// How long in-flight requests may take to finish after SIGTERM.
-    pub grace: Duration,
-}
-
-impl Options {
-    /// Reads `FCGI_WEB_SERVER_ADDRS` from the process environment.
-    pub fn web_server_addrs_from_env() -> Result<Option<Vec<IpAddr>>, String> {
-        match std::env::var("FCGI_WEB_SERVER_ADDRS") {
-            Err(_) => Ok(None),
-            Ok(list) => list
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    s.parse()
-                        .map_err(|_| format!("FCGI_WEB_SERVER_ADDRS: `{s}` is not an IP address"))
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-        }
-    }
-}
-
-/// The handler in use; SIGHUP swaps in one built from a fresh configuration.
-pub type SharedHandler = Arc<RwLock<Arc<dyn Service>>>;
-
-/// Serves until SIGTERM or SIGINT, then lets in-flight requests finish
-/// within the grace period. `reload` builds a new handler on SIGHUP.
-pub fn serve(
-    handler: SharedHandler,
-    listener: Listener,
-    options: Options,
-    reload: impl Fn() -> Result<Arc<dyn Service>, String> + Send + 'static,
-) -> io::Result<()> {
-    let listener = Arc::new(listener);
-    let stopping = Arc::new(AtomicBool::new(false));
-    let busy = Arc::new(AtomicUsize::new(0));
-    let options = Arc::new(options);
-    let mut workers = Vec::new();
-    for _ in 0..options.workers.max(1) {
-        let (listener, handler, stopping, busy, options) = (
-            listener.clone(),
-            handler.clone(),
-            stopping.clone(),
-            busy.clone(),
-            options.clone(),
-        );
-        workers.push(std::thread::spawn(move || {
-            worker(&listener, &handler, &stopping, &busy, &options)
-        }));
-    }
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGHUP,
-    ])?;
-    for signal in signals.forever() {
-        if signal == signal_hook::consts::SIGHUP {
-            match reload() {
-                Ok(fresh) => {
-                    if let Ok(mut h) = handler.write() {
-                        *h = fresh;
-                    }
-                    log::info(format_args!("fastcgi: configuration re-read"));
-                }
-                Err(e) => log::error(format_args!(
-                    "fastcgi: configuration not re-read, keeping the old one: {e}"
-                )),
-            }
-            continue;
-        }
-        log::info(format_args!(
-            "fastcgi: stopping; {} request(s) in flight",
-            busy.load(Ordering::SeqCst)
-        ));
-        stopping.store(true, Ordering::SeqCst);
-        listener.shut();
-        break;
-    }
-    let deadline = std::time::Instant::now() + options.grace;
-    while busy.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let left = busy.load(Ordering::SeqCst);
-    if left > 0 {
-        log::warn(format_args!(
-            "fastcgi: {left} request(s) still running after the grace period; their uploads stay resumable"
-        ));
-    }
-    Ok(())
-}
-
-fn worker(
-    listener: &Listener,
-    handler: &SharedHandler,
-    stopping: &AtomicBool,
-    busy: &AtomicUsize,
-    options: &Options,
-) {
-    while !stopping.load(Ordering::SeqCst) {
-        let (stream, peer) = match listener.accept() {
-            Ok(c) => c,
-            Err(_) if stopping.load(Ordering::SeqCst) => return,
-            Err(e) => {
-                log::warn(format_args!("fastcgi: accept failed: {e}"));
-                std::thread::sleep(Duration::from_millis(50));
-                continue;
-            }
-        };
-        if let (Some(allowed), Some(ip)) = (&options.web_server_addrs, peer)
-            && !allowed.contains(&ip)
-        {
-            log::warn(format_args!(
-                "fastcgi: refused a connection from {ip}, not in FCGI_WEB_SERVER_ADDRS"
-            ));
-            continue;
-        }
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            Connection::new(stream, options.workers)
-                .map_err(ConnError::from)
-                .and_then(|mut c| c.serve(handler, stopping, busy))
-        }));
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => log::warn(format_args!("fastcgi: connection ended: {e}")),
-            Err(_) => log::error(format_args!(
-                "fastcgi: a request panicked; its connection was closed"
-            )),
-        }
-    }
+    /// A request begins; `request_ended` follows, even if the service
+    /// panics (graceful stop waits for requests in flight).
+    fn request_started(&self) {}
+    fn request_ended(&self) {}
 }
 
 /// One record header.
@@ -385,7 +121,8 @@ impl From<io::Error> for ConnError {
     }
 }
 
-/// Reads one record header; `None` on a clean end of the connection.
+/// Reads one record header; `None` on a clean end of the connection (or a
+/// read timeout between records).
 pub fn read_header(r: &mut impl Read) -> Result<Option<Header>, ConnError> {
     let mut h = [0u8; 8];
     let mut got = 0;
@@ -468,10 +205,10 @@ fn end_request(w: &mut impl Write, id: u16, protocol_status: u8) -> io::Result<(
     write_record(w, END_REQUEST, id, &[0, 0, 0, 0, protocol_status, 0, 0, 0])
 }
 
-/// Decodes FastCGI name-value pairs (lengths of 1 or 4 bytes).
 /// One name-value pair, as bytes.
 pub type Pair = (Vec<u8>, Vec<u8>);
 
+/// Decodes FastCGI name-value pairs (lengths of 1 or 4 bytes).
 pub fn decode_pairs(mut data: &[u8]) -> Result<Vec<Pair>, ConnError> {
     fn length(data: &mut &[u8]) -> Result<usize, ConnError> {
         let bad = || ConnError("a malformed FastCGI name-value pair".into());
@@ -500,56 +237,82 @@ pub fn decode_pairs(mut data: &[u8]) -> Result<Vec<Pair>, ConnError> {
     Ok(out)
 }
 
-fn encode_pairs(pairs: &[(&str, String)]) -> Vec<u8> {
+/// Encodes FastCGI name-value pairs: a length below 128 in one byte, any
+/// other in four with the high bit set (FastCGI 1.0, section 3.4).
+pub(crate) fn encode_pairs(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
+    fn length(len: usize, out: &mut Vec<u8>) {
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let len = u32::try_from(len).unwrap_or(u32::MAX) & 0x7fff_ffff;
+            out.extend_from_slice(&(len | 0x8000_0000).to_be_bytes());
+        }
+    }
     let mut out = Vec::new();
     for (n, v) in pairs {
-        out.push(n.len() as u8);
-        out.push(v.len() as u8);
-        out.extend_from_slice(n.as_bytes());
-        out.extend_from_slice(v.as_bytes());
+        length(n.len(), &mut out);
+        length(v.len(), &mut out);
+        out.extend_from_slice(n);
+        out.extend_from_slice(v);
     }
     out
 }
 
-struct Connection {
-    reader: BufReader<Stream>,
-    writer: BufWriter<Stream>,
+/// Marks a request in flight for as long as it lives, panics included.
+struct InFlight<'h>(&'h dyn Host);
+
+impl<'h> InFlight<'h> {
+    fn new(host: &'h dyn Host) -> Self {
+        host.request_started();
+        InFlight(host)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.request_ended();
+    }
+}
+
+/// One FastCGI connection: records in from `reader`, records out to
+/// `writer`, phases and the half-close through `transport`.
+pub struct Connection<R, W, T> {
+    reader: R,
+    writer: W,
+    transport: T,
+    /// Announced as `FCGI_MAX_CONNS` and `FCGI_MAX_REQS`.
     workers: usize,
 }
 
-impl Connection {
-    fn new(stream: Stream, workers: usize) -> io::Result<Connection> {
-        let writer = BufWriter::with_capacity(64 * 1024, stream.try_clone()?);
-        Ok(Connection {
-            reader: BufReader::with_capacity(64 * 1024, stream),
+impl<R: BufRead + Send, W: Write, T: Transport> Connection<R, W, T> {
+    pub fn new(reader: R, writer: W, transport: T, workers: usize) -> Self {
+        Connection {
+            reader,
             writer,
+            transport,
             workers,
-        })
+        }
     }
 
-    fn stream(&self) -> &Stream {
-        self.reader.get_ref()
+    /// The writer, with what was written (tests and fuzzing).
+    pub fn into_writer(self) -> W {
+        self.writer
     }
 
     /// Serves requests until the web server closes, a request without
-    /// `FCGI_KEEP_CONN` ends, or the server is stopping.
-    fn serve(
-        &mut self,
-        handler: &SharedHandler,
-        stopping: &AtomicBool,
-        busy: &AtomicUsize,
-    ) -> Result<(), ConnError> {
+    /// `FCGI_KEEP_CONN` ends, or the host is stopping.
+    pub fn serve(&mut self, host: &dyn Host) -> Result<(), ConnError> {
         loop {
-            self.stream().set_read_timeout(IDLE)?;
+            self.transport.set_phase(Phase::Idle)?;
             let Some((id, keep)) = self.next_request()? else {
                 return Ok(());
             };
-            self.stream().set_read_timeout(SILENCE)?;
-            busy.fetch_add(1, Ordering::SeqCst);
-            let served = self.request(handler, id);
-            busy.fetch_sub(1, Ordering::SeqCst);
-            let clean = served?;
-            if !keep || !clean || stopping.load(Ordering::SeqCst) {
+            self.transport.set_phase(Phase::Active)?;
+            let clean = {
+                let _in_flight = InFlight::new(host);
+                self.request(host, id)?
+            };
+            if !keep || !clean || host.stopping() {
                 self.linger();
                 return Ok(());
             }
@@ -562,13 +325,9 @@ impl Connection {
     /// yet (some clients send an extra empty `FCGI_STDIN` record).
     fn linger(&mut self) {
         let _ = self.writer.flush();
-        let sock = match self.stream() {
-            Stream::Tcp(s) => socket2::SockRef::from(s),
-            Stream::Unix(s) => socket2::SockRef::from(s),
-        };
-        let _ = sock.shutdown(std::net::Shutdown::Write);
-        let _ = self.stream().set_read_timeout(Duration::from_secs(2));
-        let _ = io::copy(&mut (&mut self.reader).take(1024 * 1024), &mut io::sink());
+        self.transport.shutdown_write();
+        let _ = self.transport.set_phase(Phase::Closing);
+        let _ = io::copy(&mut (&mut self.reader).take(LINGER_LIMIT), &mut io::sink());
     }
 
     /// Waits for `FCGI_BEGIN_REQUEST`, answering management records meanwhile.
@@ -581,16 +340,15 @@ impl Connection {
             match (h.kind, h.id) {
                 (GET_VALUES, 0) => {
                     let asked = decode_pairs(&content)?;
-                    let mut known = Vec::new();
-                    for (name, _) in asked {
+                    let workers = self.workers.to_string();
+                    let mut known: Vec<(&[u8], &[u8])> = Vec::new();
+                    for (name, _) in &asked {
                         match name.as_slice() {
                             b"FCGI_MAX_CONNS" => {
-                                known.push(("FCGI_MAX_CONNS", self.workers.to_string()))
+                                known.push((b"FCGI_MAX_CONNS", workers.as_bytes()))
                             }
-                            b"FCGI_MAX_REQS" => {
-                                known.push(("FCGI_MAX_REQS", self.workers.to_string()))
-                            }
-                            b"FCGI_MPXS_CONNS" => known.push(("FCGI_MPXS_CONNS", "0".into())),
+                            b"FCGI_MAX_REQS" => known.push((b"FCGI_MAX_REQS", workers.as_bytes())),
+                            b"FCGI_MPXS_CONNS" => known.push((b"FCGI_MPXS_CONNS", b"0")),
                             _ => {}
                         }
                     }
@@ -631,9 +389,9 @@ impl Connection {
         }
     }
 
-    /// Reads the params, runs the handler with the streamed body, writes the
+    /// Reads the params, runs the service with the streamed body, writes the
     /// answer. Returns whether the connection can carry another request.
-    fn request(&mut self, handler: &SharedHandler, id: u16) -> Result<bool, ConnError> {
+    fn request(&mut self, host: &dyn Host, id: u16) -> Result<bool, ConnError> {
         let mut params = Vec::new();
         loop {
             let Some(h) = read_header(&mut self.reader)? else {
@@ -659,7 +417,8 @@ impl Connection {
                     self.writer.flush()?;
                     return Ok(true);
                 }
-                (BEGIN_REQUEST, other) if other != id => {
+                // Id 0 is the management channel: no request to refuse there.
+                (BEGIN_REQUEST, other) if other != id && other != 0 => {
                     end_request(&mut self.writer, other, CANT_MPX_CONN)?;
                 }
                 _ => {}
@@ -672,10 +431,7 @@ impl Connection {
             )
         }));
         let head = env.method().is_some_and(|m| m.eq_ignore_ascii_case("HEAD"));
-        let handler = handler
-            .read()
-            .map(|h| h.clone())
-            .map_err(|_| ConnError("the handler lock is poisoned".into()))?;
+        let service = host.service();
         let mut body = StdinReader {
             reader: &mut self.reader,
             id,
@@ -685,7 +441,7 @@ impl Connection {
             aborted: false,
         };
         let response = match cgi::request(&env, &mut body) {
-            Ok(request) => handler.handle(request),
+            Ok(request) => service.handle(request),
             Err(cgi::BadRequest(message)) => {
                 log::warn(format_args!("fastcgi: {message}"));
                 cgi::bad_request(&message)
@@ -709,15 +465,15 @@ impl Connection {
         }
         end_request(&mut self.writer, id, REQUEST_COMPLETE)?;
         self.writer.flush()?;
-        handler.after_response();
+        service.after_response();
         Ok(drained)
     }
 }
 
 /// The request body: the contents of the request's `FCGI_STDIN` records,
 /// read as they arrive.
-struct StdinReader<'c> {
-    reader: &'c mut BufReader<Stream>,
+struct StdinReader<'c, R> {
+    reader: &'c mut R,
     id: u16,
     left: usize,
     padding: usize,
@@ -725,7 +481,7 @@ struct StdinReader<'c> {
     aborted: bool,
 }
 
-impl StdinReader<'_> {
+impl<R: Read> StdinReader<'_, R> {
     /// Reads and discards up to `limit` more bytes; true if the stream ended.
     fn drain(&mut self, limit: u64) -> bool {
         io::copy(&mut self.take(limit), &mut io::sink()).is_ok()
@@ -773,7 +529,7 @@ impl StdinReader<'_> {
     }
 }
 
-impl Read for StdinReader<'_> {
+impl<R: Read> Read for StdinReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.aborted {
             return Err(io::Error::new(
@@ -806,12 +562,12 @@ impl Read for StdinReader<'_> {
 }
 
 /// Wraps writes into `FCGI_STDOUT` records.
-struct RecordWriter<'w> {
-    inner: &'w mut BufWriter<Stream>,
+struct RecordWriter<'w, W> {
+    inner: &'w mut W,
     id: u16,
 }
 
-impl Write for RecordWriter<'_> {
+impl<W: Write> Write for RecordWriter<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -824,48 +580,91 @@ impl Write for RecordWriter<'_> {
     }
 }
 
-/// Applies `--socket-mode` (octal) and `--socket-owner` (`user[:group]`,
-/// names or numbers) to a Unix socket file.
-pub fn set_socket_access(
-    path: &std::path::Path,
-    mode: Option<&str>,
-    owner: Option<&str>,
-) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    if let Some(mode) = mode {
-        let bits = u32::from_str_radix(mode.trim_start_matches("0o"), 8)
-            .map_err(|_| format!("--socket-mode {mode} is not an octal mode"))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(bits))
-            .map_err(|e| format!("cannot set the socket's mode: {e}"))?;
+/// How the responder runs.
+pub struct Options {
+    pub workers: usize,
+    /// `FCGI_WEB_SERVER_ADDRS`: peers allowed to connect over TCP; `None` = any.
+    pub web_server_addrs: Option<Vec<IpAddr>>,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub grace: Duration,
+}
+
+impl Options {
+    /// Reads `FCGI_WEB_SERVER_ADDRS` from the process environment.
+    pub fn web_server_addrs_from_env() -> Result<Option<Vec<IpAddr>>, String> {
+        match std::env::var("FCGI_WEB_SERVER_ADDRS") {
+            Err(_) => Ok(None),
+            Ok(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse()
+                        .map_err(|_| format!("FCGI_WEB_SERVER_ADDRS: `{s}` is not an IP address"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+        }
     }
-    if let Some(owner) = owner {
-        let (user, group) = match owner.split_once(':') {
-            Some((u, g)) => (u, Some(g)),
-            None => (owner, None),
-        };
-        let uid = lookup_id("/etc/passwd", user).ok_or_else(|| format!("unknown user {user}"))?;
-        let gid = match group {
-            Some(g) => {
-                Some(lookup_id("/etc/group", g).ok_or_else(|| format!("unknown group {g}"))?)
-            }
-            None => None,
-        };
-        std::os::unix::fs::chown(path, Some(uid), gid)
-            .map_err(|e| format!("cannot set the socket's owner: {e}"))?;
+}
+
+/// A pool's connections run their requests with its service and count.
+impl Host for PoolState {
+    fn service(&self) -> Arc<dyn Service> {
+        PoolState::service(self)
     }
+    fn stopping(&self) -> bool {
+        PoolState::stopping(self)
+    }
+    fn request_started(&self) {
+        PoolState::request_started(self)
+    }
+    fn request_ended(&self) {
+        PoolState::request_ended(self)
+    }
+}
+
+/// Serves until SIGTERM or SIGINT, then lets in-flight requests finish
+/// within the grace period. `reload` builds a new service on SIGHUP.
+pub fn serve(
+    service: Arc<dyn Service>,
+    listener: Listener,
+    options: Options,
+    reload: impl Fn() -> Result<Arc<dyn Service>, String>,
+) -> io::Result<()> {
+    let signals = Signals::catch()?;
+    let grace = options.grace;
+    start(service, listener, options).run(signals, grace, reload);
     Ok(())
 }
 
-/// A number, or the id of a name in a passwd/group-style file.
-fn lookup_id(file: &str, name: &str) -> Option<u32> {
-    if let Ok(n) = name.parse() {
-        return Some(n);
-    }
-    let text = std::fs::read_to_string(file).ok()?;
-    text.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        (fields.next()? == name).then(|| fields.nth(1)?.parse().ok())?
-    })
+/// The pool of workers serving FastCGI connections from `listener`.
+pub(crate) fn start(service: Arc<dyn Service>, listener: Listener, options: Options) -> Pool {
+    let workers = options.workers.max(1);
+    let allowed = options.web_server_addrs;
+    Pool::start(
+        "fastcgi",
+        listener,
+        workers,
+        service,
+        move |stream: Stream, peer: Option<IpAddr>, state: &PoolState| {
+            if let (Some(allowed), Some(ip)) = (&allowed, peer)
+                && !allowed.contains(&ip)
+            {
+                log::warn(format_args!(
+                    "fastcgi: refused a connection from {ip}, not in FCGI_WEB_SERVER_ADDRS"
+                ));
+                return Ok(());
+            }
+            let writer =
+                BufWriter::with_capacity(64 * 1024, stream.try_clone().map_err(|e| e.to_string())?);
+            let reader =
+                BufReader::with_capacity(64 * 1024, stream.try_clone().map_err(|e| e.to_string())?);
+            Connection::new(reader, writer, stream, workers)
+                .serve(state)
+                .map_err(|e| e.to_string())
+        },
+    )
 }
 
 #[cfg(test)]
@@ -874,7 +673,7 @@ mod tests {
 
     #[test]
     fn pairs_round_trip_and_malformed_pairs_fail() {
-        let encoded = encode_pairs(&[("REQUEST_METHOD", "POST".into()), ("X", String::new())]);
+        let encoded = encode_pairs(&[(b"REQUEST_METHOD", b"POST"), (b"X", b"")]);
         let decoded = decode_pairs(&encoded).unwrap();
         assert_eq!(decoded[0], (b"REQUEST_METHOD".to_vec(), b"POST".to_vec()));
         assert_eq!(decoded[1], (b"X".to_vec(), Vec::new()));
@@ -884,6 +683,121 @@ mod tests {
         assert!(decode_pairs(&[5, 5, b'a']).is_err());
         assert!(decode_pairs(&[0x80, 0]).is_err());
         assert!(decode_pairs(&[0xff, 0xff, 0xff, 0xff, 0]).is_err());
+    }
+
+    /// Regression: lengths of 128 bytes and more were written as one byte.
+    #[test]
+    fn long_names_and_values_round_trip() {
+        let sizes = [0usize, 127, 128, 300, 70_000];
+        for n in sizes {
+            for v in sizes {
+                let name = vec![b'n'; n];
+                let value = vec![b'v'; v];
+                let encoded = encode_pairs(&[(&name, &value), (b"AFTER", b"x")]);
+                let expected = (if n < 128 { 1 } else { 4 }) + (if v < 128 { 1 } else { 4 });
+                assert_eq!(encoded.len(), expected + n + v + 8, "{n} {v}");
+                let decoded = decode_pairs(&encoded).unwrap();
+                assert_eq!(
+                    decoded,
+                    vec![(name, value), (b"AFTER".to_vec(), b"x".to_vec())],
+                    "{n} {v}"
+                );
+            }
+        }
+    }
+
+    struct Echo;
+
+    impl Service for Echo {
+        fn handle(&self, mut request: crate::message::Request<'_>) -> crate::message::Response {
+            let mut body = Vec::new();
+            let _ = request.body.read_to_end(&mut body);
+            crate::message::Response::new(crate::message::StatusCode::OK)
+                .body(crate::message::Body::Bytes(body))
+        }
+    }
+
+    impl Host for Arc<dyn Service> {
+        fn service(&self) -> Arc<dyn Service> {
+            self.clone()
+        }
+    }
+
+    /// Runs a whole connection on `input`; the records written, as
+    /// (type, id, content).
+    fn converse(input: &[u8]) -> Vec<(u8, u16, Vec<u8>)> {
+        let host: Arc<dyn Service> = Arc::new(Echo);
+        let mut c = Connection::new(io::Cursor::new(input.to_vec()), Vec::new(), (), 2);
+        let _ = c.serve(&host);
+        let out = c.into_writer();
+        let mut r = &out[..];
+        let mut records = Vec::new();
+        while let Some(h) = read_header(&mut r).unwrap() {
+            records.push((h.kind, h.id, read_content(&mut r, &h).unwrap()));
+        }
+        records
+    }
+
+    fn record(kind: u8, id: u16, content: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_record(&mut out, kind, id, content).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_connection_runs_from_bytes_in_memory() {
+        let mut input = record(BEGIN_REQUEST, 1, &[0, 1, KEEP_CONN, 0, 0, 0, 0, 0]);
+        let params = encode_pairs(&[(b"REQUEST_METHOD", b"POST"), (b"CONTENT_LENGTH", b"5")]);
+        input.extend(record(PARAMS, 1, &params));
+        input.extend(record(PARAMS, 1, &[]));
+        input.extend(record(STDIN, 1, b"hello"));
+        input.extend(record(STDIN, 1, &[]));
+        input.extend(record(
+            GET_VALUES,
+            0,
+            &encode_pairs(&[(b"FCGI_MPXS_CONNS", b"")]),
+        ));
+        let records = converse(&input);
+        let kinds: Vec<(u8, u16)> = records.iter().map(|r| (r.0, r.1)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (STDOUT, 1),
+                (STDOUT, 1),
+                (END_REQUEST, 1),
+                (GET_VALUES_RESULT, 0)
+            ]
+        );
+        assert!(records[0].2.starts_with(b"Status: 200 OK\r\n"));
+        assert!(records[0].2.ends_with(b"\r\n\r\nhello"));
+        assert_eq!(
+            decode_pairs(&records[3].2).unwrap(),
+            [(b"FCGI_MPXS_CONNS".to_vec(), b"0".to_vec())]
+        );
+    }
+
+    /// Regression (fuzz/regressions/fastcgi_connection): a BEGIN_REQUEST on
+    /// the management id 0 while a request was open was refused with an
+    /// FCGI_END_REQUEST for request 0, which does not exist.
+    #[test]
+    fn no_request_record_goes_to_id_0() {
+        let mut input = record(BEGIN_REQUEST, 1, &[0, 1, 0, 0, 0, 0, 0, 0]);
+        input.extend(record(BEGIN_REQUEST, 0, &[0, 1, 0, 0, 0, 0, 0, 0]));
+        input.extend(record(BEGIN_REQUEST, 2, &[0, 1, 0, 0, 0, 0, 0, 0]));
+        input.extend(record(PARAMS, 1, &[]));
+        input.extend(record(STDIN, 1, &[]));
+        let records = converse(&input);
+        let kinds: Vec<(u8, u16)> = records.iter().map(|r| (r.0, r.1)).collect();
+        assert_eq!(
+            kinds,
+            [(END_REQUEST, 2), (STDOUT, 1), (STDOUT, 1), (END_REQUEST, 1)]
+        );
+        assert_eq!(records[0].2[4], CANT_MPX_CONN);
+        let found =
+            include_bytes!("../../fuzz/regressions/fastcgi_connection/crash-begin-request-id-0");
+        for (kind, id, _) in converse(found) {
+            assert!(id != 0 || kind == GET_VALUES_RESULT || kind == UNKNOWN_TYPE);
+        }
     }
 
     #[test]

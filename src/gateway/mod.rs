@@ -8,3 +8,5 @@ pub mod cgi;
 pub mod fastcgi;
 pub mod http;
 pub mod http_codec;
+pub mod listen;
+pub(crate) mod pool;
