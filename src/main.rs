@@ -150,7 +150,7 @@ fn run_cgi() -> u8 {
             (r, None)
         }
         Ok(handler) => match cgi::request(&env, io::stdin()) {
-            Ok(request) => (handler.handle(request), Some(handler)),
+            Ok(request) => (upspool::gateway::respond(&handler, request), Some(handler)),
             Err(cgi::BadRequest(message)) => {
                 log::warn(format_args!("cgi: {message}"));
                 (cgi::bad_request(&message), Some(handler))

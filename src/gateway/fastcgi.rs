@@ -441,7 +441,7 @@ impl<R: BufRead + Send, W: Write, T: Transport> Connection<R, W, T> {
             aborted: false,
         };
         let response = match cgi::request(&env, &mut body) {
-            Ok(request) => service.handle(request),
+            Ok(request) => super::respond(service.as_ref(), request),
             Err(cgi::BadRequest(message)) => {
                 log::warn(format_args!("fastcgi: {message}"));
                 cgi::bad_request(&message)

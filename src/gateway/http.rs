@@ -130,9 +130,8 @@ impl Exchange<BufReader<TcpStream>> for Routes<'_> {
         let (path, query) = (path.to_owned(), query.to_owned());
         if path == ENDPOINT || path.starts_with(&format!("{ENDPOINT}/")) {
             let path_info = percent_decode_path(&path[ENDPOINT.len()..]);
-            self.service
-                .insert(self.state.service())
-                .handle(head.into_request(path_info, query, body))
+            let service = self.service.insert(self.state.service());
+            super::respond(service.as_ref(), head.into_request(path_info, query, body))
         } else if let Some(page) = (head.method == Method::GET || head.method == Method::HEAD)
             .then(|| (self.site)(&path))
             .flatten()
