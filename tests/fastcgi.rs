@@ -273,16 +273,6 @@ fn socket_activation_on_fd_0_and_unix_sockets() {
     sb.assert_stored("over-unix", &data);
 }
 
-fn signal(pid: u32, sig: &str) {
-    assert!(
-        Command::new("kill")
-            .args([sig, &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-}
-
 #[test]
 fn sigterm_lets_uploads_in_flight_finish_then_exits_0() {
     let sb = Sandbox::new(Mode::Cgi);

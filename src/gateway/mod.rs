@@ -21,15 +21,20 @@ use crate::message::{Request, Response, Service, StatusCode};
 pub fn respond(service: &dyn Service, request: Request<'_>) -> Response {
     let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| service.handle(request)));
     answer.unwrap_or_else(|payload| {
-        let what = payload
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("no message");
+        let what = panic_message(payload.as_ref());
         log::error(format_args!("a request panicked ({what}); answered 500"));
         Response::text(
             StatusCode::INTERNAL_SERVER_ERROR,
             "The upload service failed on this request; see the server's error log.",
         )
     })
+}
+
+/// The text a panic was raised with, for the log.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
 }

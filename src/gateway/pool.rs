@@ -210,16 +210,10 @@ fn worker(name: &str, listener: &Listener, state: &PoolState, connect: &Connect)
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(e)) => log::warn(format_args!("{name}: connection ended: {e}")),
-            Err(payload) => {
-                let what = payload
-                    .downcast_ref::<&str>()
-                    .copied()
-                    .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-                    .unwrap_or("no message");
-                log::error(format_args!(
-                    "{name}: a request panicked ({what}); its connection was closed"
-                ))
-            }
+            Err(payload) => log::error(format_args!(
+                "{name}: a connection panicked ({}); it was closed",
+                super::panic_message(payload.as_ref())
+            )),
         }
     }
 }

@@ -794,3 +794,14 @@ impl RemoteServer {
         format!("http://{}{path}", self.addr)
     }
 }
+
+/// Sends a signal (`-TERM`, `-HUP`, …) to a process with kill(1).
+pub fn signal(pid: u32, sig: &str) {
+    assert!(
+        Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
