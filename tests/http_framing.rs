@@ -77,8 +77,19 @@ fn raw_upload(framing: &str) -> String {
 /// Sends each request on its own connection; each must get exactly one
 /// answer with `status` and `Connection: close`, be closed, and leave the
 /// spool as it was.
+/// Log lines of refused requests and of broken request bodies so far.
+fn refusals_logged(sb: &Sandbox) -> usize {
+    sb.server_log()
+        .lines()
+        .filter(|l| {
+            l.contains("http: refused a request") || l.contains("chunked framing is malformed")
+        })
+        .count()
+}
+
 fn refused(sb: &Sandbox, status: u16, cases: &[(String, &str)]) {
     let before = spool_files(&sb.spool);
+    let logged = refusals_logged(sb);
     for (head, body) in cases {
         let mut bytes = head.clone().into_bytes();
         bytes.extend_from_slice(body.as_bytes());
@@ -96,6 +107,16 @@ fn refused(sb: &Sandbox, status: u16, cases: &[(String, &str)]) {
     sb.assert_absent(ID);
     assert_eq!(spool_files(&sb.spool), before, "the spool changed");
     sb.assert_nothing_escapes();
+    // Every refusal leaves a log line (the log is read by another thread).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while refusals_logged(sb) < logged + cases.len() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        refusals_logged(sb) >= logged + cases.len(),
+        "a refusal without a log line:\n{}",
+        sb.server_log()
+    );
 }
 
 #[test]

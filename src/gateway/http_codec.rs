@@ -15,6 +15,7 @@
 
 use std::io::{self, BufRead, Read, Write};
 
+use crate::log;
 use crate::message::{
     HeaderMap, HeaderText, LimitedBody, Method, Request, Response, StatusCode, append_header,
     header, parse_content_length,
@@ -653,6 +654,11 @@ where
         let head = match read_head(reader)? {
             Some(Ok(h)) => h,
             Some(Err(refusal)) => {
+                log::warn(format_args!(
+                    "http: refused a request ({}): {}",
+                    refusal.status.as_u16(),
+                    refusal.message.trim_end()
+                ));
                 write_response(writer, refusal.response(), false, false)?;
                 return Ok(Ended::Abandoned);
             }
@@ -671,6 +677,11 @@ where
         // a broken body is never answered as if it were fine, whether the
         // handler noticed or never read it.
         let drained = body.drain(DRAIN_LIMIT);
+        if drained == Drained::Malformed {
+            log::warn(format_args!(
+                "http: a request body's chunked framing is malformed; closing the connection"
+            ));
+        }
         if drained == Drained::Malformed
             && !(response.status.is_client_error() || response.status.is_server_error())
         {
