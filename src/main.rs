@@ -151,9 +151,9 @@ fn run_cgi() -> u8 {
         }
         Ok(handler) => match cgi::request(&env, io::stdin()) {
             Ok(request) => (upspool::gateway::respond(&handler, request), Some(handler)),
-            Err(cgi::BadRequest(message)) => {
-                log::warn(format_args!("cgi: {message}"));
-                (cgi::bad_request(&message), Some(handler))
+            Err(refused) => {
+                log::warn(format_args!("cgi: {refused}"));
+                (cgi::bad_request(&refused.to_string()), Some(handler))
             }
         },
     };

@@ -46,11 +46,19 @@ impl HeaderText for HeaderMap {
 
 /// Why a header from the wire or a gateway environment was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadHeader(pub String);
+pub enum BadHeader {
+    /// The name is not an HTTP token.
+    Name(String),
+    /// The value holds control characters (CR, LF, NUL, …).
+    Value(HeaderName),
+}
 
 impl std::fmt::Display for BadHeader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            BadHeader::Name(name) => write!(f, "the header name {name:?} is not valid"),
+            BadHeader::Value(name) => write!(f, "the {name} header holds control characters"),
+        }
     }
 }
 
@@ -58,10 +66,11 @@ impl std::fmt::Display for BadHeader {
 /// tokens and values with control characters (CR, LF, NUL), which no
 /// conforming client sends and which must never be echoed.
 pub fn append_header(headers: &mut HeaderMap, name: &str, value: &[u8]) -> Result<(), BadHeader> {
-    let name = HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| BadHeader(format!("the header name {name:?} is not valid")))?;
-    let value = HeaderValue::from_bytes(value)
-        .map_err(|_| BadHeader(format!("the {name} header holds control characters")))?;
+    let name =
+        HeaderName::from_bytes(name.as_bytes()).map_err(|_| BadHeader::Name(name.to_owned()))?;
+    let Ok(value) = HeaderValue::from_bytes(value) else {
+        return Err(BadHeader::Value(name));
+    };
     headers.append(name, value);
     Ok(())
 }

@@ -11,8 +11,8 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStringExt;
 
 use crate::message::{
-    HeaderMap, HeaderText, LimitedBody, Method, Request, Response, StatusCode, append_header,
-    parse_content_length, percent_decode_path,
+    BadHeader, HeaderMap, HeaderText, LimitedBody, Method, Request, Response, StatusCode,
+    append_header, parse_content_length, percent_decode_path,
 };
 
 /// A request's meta-variables, taken from the process environment.
@@ -46,9 +46,29 @@ impl Environment {
     }
 }
 
-/// Why a CGI request cannot be read.
+/// Why a request cannot be built from CGI meta-variables (CGI and FastCGI
+/// alike); each is answered 400 in plain text, with a log line.
 #[derive(Debug)]
-pub struct BadRequest(pub String);
+pub enum BadRequest {
+    /// `REQUEST_METHOD` is missing or not a method.
+    Method,
+    /// A header (an `HTTP_*` variable or `CONTENT_TYPE`) that no client can send.
+    Header(BadHeader),
+    /// `CONTENT_LENGTH` is not 1*DIGIT.
+    ContentLength(String),
+}
+
+impl std::fmt::Display for BadRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadRequest::Method => f.write_str("REQUEST_METHOD is missing or invalid"),
+            BadRequest::Header(e) => e.fmt(f),
+            BadRequest::ContentLength(v) => {
+                write!(f, "CONTENT_LENGTH {v:?} is not a number of bytes")
+            }
+        }
+    }
+}
 
 /// Builds the request from meta-variables and a body source.
 pub fn request<'a>(
@@ -59,7 +79,7 @@ pub fn request<'a>(
     let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
         .ok()
         .filter(|m| m.as_str().bytes().all(|b| b.is_ascii_alphabetic()))
-        .ok_or_else(|| BadRequest("REQUEST_METHOD is missing or invalid".into()))?;
+        .ok_or(BadRequest::Method)?;
     let mut headers = HeaderMap::new();
     for (name, value) in &env.0 {
         if let Some(rest) = name.strip_prefix("HTTP_") {
@@ -68,19 +88,18 @@ pub fn request<'a>(
                 &rest.replace('_', "-").to_ascii_lowercase(),
                 value,
             )
-            .map_err(|e| BadRequest(e.0))?;
+            .map_err(BadRequest::Header)?;
         }
     }
     if let Some(ct) = env.get("CONTENT_TYPE") {
-        append_header(&mut headers, "content-type", ct.as_bytes()).map_err(|e| BadRequest(e.0))?;
+        append_header(&mut headers, "content-type", ct.as_bytes()).map_err(BadRequest::Header)?;
     }
-    let content_length =
-        match env.get("CONTENT_LENGTH") {
-            None => None,
-            Some(v) => Some(parse_content_length(v.as_bytes()).ok_or_else(|| {
-                BadRequest(format!("CONTENT_LENGTH {v:?} is not a number of bytes"))
-            })?),
-        };
+    let content_length = match env.get("CONTENT_LENGTH") {
+        None => None,
+        Some(v) => {
+            Some(parse_content_length(v.as_bytes()).ok_or_else(|| BadRequest::ContentLength(v))?)
+        }
+    };
     if let Some(n) = content_length {
         headers.insert(crate::message::header::CONTENT_LENGTH, n.into());
     }
@@ -167,6 +186,19 @@ mod tests {
         assert_eq!(path_info(&e), "");
         let e = env(&[("PATH_INFO", "/p"), ("REQUEST_URI", "/other")]);
         assert_eq!(path_info(&e), "/p");
+    }
+
+    #[test]
+    fn header_values_with_control_characters_are_refused() {
+        let e = env(&[("REQUEST_METHOD", "GET"), ("HTTP_X_A", "a\u{1}b")]);
+        let refused = request(&e, io::empty()).err().unwrap();
+        assert!(matches!(refused, BadRequest::Header(BadHeader::Value(_))));
+        assert_eq!(
+            refused.to_string(),
+            "the x-a header holds control characters"
+        );
+        let e = env(&[("REQUEST_METHOD", "G T")]);
+        assert!(matches!(request(&e, io::empty()), Err(BadRequest::Method)));
     }
 
     #[test]

@@ -442,9 +442,9 @@ impl<R: BufRead + Send, W: Write, T: Transport> Connection<R, W, T> {
         };
         let response = match cgi::request(&env, &mut body) {
             Ok(request) => super::respond(service.as_ref(), request),
-            Err(cgi::BadRequest(message)) => {
-                log::warn(format_args!("fastcgi: {message}"));
-                cgi::bad_request(&message)
+            Err(refused) => {
+                log::warn(format_args!("fastcgi: {refused}"));
+                cgi::bad_request(&refused.to_string())
             }
         };
         let drained = body.aborted || body.drain(DRAIN_LIMIT);
