@@ -287,13 +287,7 @@ fn sigterm_lets_uploads_in_flight_finish_then_exits_0() {
     );
     first.extend(record(STDIN, 1, &data[..50_000]));
     s.write_all(&first).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    signal(server.child.id(), "-TERM");
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(
-        sb.info("in-flight").is_none(),
-        "nothing is visible before the upload ends"
-    );
+    sigterm_mid_upload(&server, &sb, "in-flight");
     let mut rest = Vec::new();
     for piece in data[50_000..].chunks(30_000) {
         rest.extend(record(STDIN, 1, piece));
@@ -301,13 +295,7 @@ fn sigterm_lets_uploads_in_flight_finish_then_exits_0() {
     rest.extend(record(STDIN, 1, &[]));
     s.write_all(&rest).unwrap();
     assert!(String::from_utf8_lossy(&read_answer(&mut s)).starts_with("Status: 200 OK"));
-    let status = server.child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
-    sb.assert_stored("in-flight", &data);
-    assert!(
-        TcpStream::connect(&server.addr).is_err(),
-        "no longer accepting"
-    );
+    assert_stopped_with(&mut server, &sb, "in-flight", &data);
 }
 
 #[test]

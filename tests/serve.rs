@@ -55,24 +55,12 @@ fn sigterm_lets_uploads_in_flight_finish_then_exits_0() {
     let mut first = raw_upload_head(&server.addr, "in-flight", data.len());
     first.extend_from_slice(&data[..50_000]);
     s.write_all(&first).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    signal(server.child.id(), "-TERM");
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(
-        sb.info("in-flight").is_none(),
-        "nothing is visible before the upload ends"
-    );
+    sigterm_mid_upload(&server, &sb, "in-flight");
     for piece in data[50_000..].chunks(30_000) {
         s.write_all(piece).unwrap();
     }
     assert_eq!(status_line(&mut s), "HTTP/1.1 200 OK");
-    let status = server.child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
-    sb.assert_stored("in-flight", &data);
-    assert!(
-        TcpStream::connect(&server.addr).is_err(),
-        "no longer accepting"
-    );
+    assert_stopped_with(&mut server, &sb, "in-flight", &data);
 }
 
 #[test]

@@ -805,3 +805,27 @@ pub fn signal(pid: u32, sig: &str) {
             .success()
     );
 }
+
+/// Sends SIGTERM to a server while upload `id` is still streaming in, and
+/// checks that nothing of it is visible yet.
+pub fn sigterm_mid_upload(server: &Server, sb: &Sandbox, id: &str) {
+    std::thread::sleep(Duration::from_millis(200));
+    signal(server.child.id(), "-TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        sb.info(id).is_none(),
+        "nothing is visible before the upload ends"
+    );
+}
+
+/// After a graceful stop: the server exited 0, the upload that was in flight
+/// is stored byte for byte, and nothing listens any more.
+pub fn assert_stopped_with(server: &mut Server, sb: &Sandbox, id: &str, data: &[u8]) {
+    let status = server.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    sb.assert_stored(id, data);
+    assert!(
+        std::net::TcpStream::connect(&server.addr).is_err(),
+        "no longer accepting"
+    );
+}
