@@ -81,6 +81,9 @@ pub struct Request<'a> {
     /// The part of the path after the endpoint (CGI's `PATH_INFO`),
     /// percent-decoded; empty if none.
     pub path_info: String,
+    /// The path the endpoint is mounted at (CGI's `SCRIPT_NAME`; `serve`'s
+    /// `/upload`), as the client addressed it; tus's `Location` is built on it.
+    pub script_name: String,
     /// The raw query string (without `?`).
     pub query: String,
     pub headers: HeaderMap,

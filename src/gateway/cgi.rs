@@ -115,6 +115,7 @@ pub fn request<'a>(
     Ok(Request {
         method,
         path_info: path_info(env),
+        script_name: env.get("SCRIPT_NAME").unwrap_or_default(),
         query,
         headers,
         content_length,

@@ -131,7 +131,10 @@ impl Exchange<BufReader<TcpStream>> for Routes<'_> {
         if path == ENDPOINT || path.starts_with(&format!("{ENDPOINT}/")) {
             let path_info = percent_decode_path(&path[ENDPOINT.len()..]);
             let service = self.service.insert(self.state.service());
-            super::respond(service.as_ref(), head.into_request(path_info, query, body))
+            super::respond(
+                service.as_ref(),
+                head.into_request(ENDPOINT, path_info, query, body),
+            )
         } else if let Some(page) = (head.method == Method::GET || head.method == Method::HEAD)
             .then(|| (self.site)(&path))
             .flatten()

@@ -71,6 +71,7 @@ impl Head {
     /// The request for a [`crate::message::Service`], its body read by `body`.
     pub fn into_request<'a>(
         self,
+        script_name: &str,
         path_info: String,
         query: String,
         body: &'a mut (dyn Read + Send),
@@ -78,6 +79,7 @@ impl Head {
         Request {
             method: self.method,
             path_info,
+            script_name: script_name.to_owned(),
             query,
             headers: self.headers,
             content_length: match self.framing {

@@ -11,9 +11,11 @@ use crate::message::{HeaderText, HeaderValue, Request, Response, StatusCode, hea
 /// Methods the endpoint serves.
 pub const METHODS: HeaderValue =
     HeaderValue::from_static("GET, HEAD, POST, PATCH, DELETE, OPTIONS");
-/// Response headers the widgets read cross-origin.
+/// Response headers the widgets and tus clients read cross-origin (tus.md §12).
 const EXPOSE: HeaderValue = HeaderValue::from_static(
-    "Upload-Offset, Upload-Length, Content-Disposition, Content-Length, Content-Type, X-Content-Transfer-Id",
+    "Upload-Offset, Upload-Length, Content-Disposition, Content-Length, Content-Type, X-Content-Transfer-Id, \
+     Location, Upload-Metadata, Upload-Defer-Length, Upload-Expires, \
+     Tus-Version, Tus-Resumable, Tus-Max-Size, Tus-Extension",
 );
 
 /// How a request's origin relates to the configuration.

@@ -45,6 +45,8 @@ pub(crate) enum Kind {
     Full,
     /// Any other failure to store or read (details go to the log only).
     Storage,
+    /// A precondition header is not met (tus: an unsupported `Tus-Resumable`).
+    PreconditionFailed,
     /// A remote server (FilePond `?fetch=`) failed or could not be reached.
     BadGateway,
     /// A remote server did not answer in time.
@@ -63,6 +65,7 @@ impl Kind {
             Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::TypeRefused => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Kind::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Kind::Full => StatusCode::INSUFFICIENT_STORAGE,
             Kind::Storage => StatusCode::INTERNAL_SERVER_ERROR,
             Kind::BadGateway => StatusCode::BAD_GATEWAY,

@@ -506,7 +506,7 @@ fn offset(h: &Handler, id: &Id) -> Outcome {
 }
 
 /// `GET ?restore=<id>` (§6).
-fn restore(h: &Handler, id: &Id) -> Outcome {
+pub(super) fn restore(h: &Handler, id: &Id) -> Outcome {
     let Some((record, file)) = h.spool.open_complete(id).map_err(Failure::from)? else {
         return Err(Failure::new(
             Kind::NotFound,

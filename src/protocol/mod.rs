@@ -2,8 +2,10 @@
 //! operations, response out. No file paths and no `std::fs` here; the spool
 //! is reached only through `crate::spool`.
 //!
-//! [`Handler::handle`] dispatches in the order of fine-uploader.md B.1:
-//! anything that is not Fine Uploader's belongs to FilePond.
+//! [`Handler::handle`] dispatches by `route::route`: tus first (a request
+//! with `Tus-Resumable` or `Upload-Draft-Interop-Version`), then in the
+//! order of fine-uploader.md B.1: anything that is not Fine Uploader's
+//! belongs to FilePond.
 
 #![forbid(unsafe_code)]
 
@@ -17,6 +19,7 @@ pub mod names;
 pub mod params;
 mod remote;
 mod route;
+mod tus;
 
 use std::io::{Cursor, Read};
 
@@ -68,7 +71,14 @@ impl Handler {
             form: &form,
         });
         match action {
-            Action::Options => cors::options(&self.config, &request),
+            Action::Options => {
+                let mut response = cors::options(&self.config, &request);
+                if response.status == StatusCode::NO_CONTENT {
+                    tus::discovery(self, &mut response);
+                }
+                response
+            }
+            Action::Tus(action) => tus::handle(self, action, request),
             Action::FineUploader(Fu::Done) => fine_uploader::done(self, &query, request),
             Action::FineUploader(Fu::Delete(id)) => fine_uploader::delete(self, &id),
             Action::FineUploader(Fu::Session) => fine_uploader::session(self, &query),

@@ -15,6 +15,8 @@ pub(crate) enum Action {
     Options,
     FineUploader(Fu),
     FilePond(Fp),
+    /// A request carrying `Tus-Resumable` or `Upload-Draft-Interop-Version`.
+    Tus(Tus),
     /// A multipart `POST`: whose it is depends on its fields
     /// ([`form_owner`]); until they are read, a broken body is answered in
     /// the format of `errors`.
@@ -36,6 +38,24 @@ pub(crate) enum Fu {
     Session,
     /// A non-multipart `POST` whose body is the file or part.
     UploadRaw,
+}
+
+/// tus's actions (tus.md §2). Ids are the text of PATH_INFO's last
+/// segment (empty when there is none), parsed by the action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Tus {
+    /// `POST <endpoint>`: creation (§5).
+    Create,
+    /// `HEAD <endpoint>/<id>`: the offset query (§6).
+    Offset(String),
+    /// `PATCH <endpoint>/<id>`, or `POST` with `X-HTTP-Method-Override: PATCH` (§7).
+    Append(String),
+    /// `DELETE <endpoint>/<id>`, or `POST` with `X-HTTP-Method-Override: DELETE` (§9).
+    Terminate(String),
+    /// `GET <endpoint>/<id>`: download of a complete upload.
+    Download(String),
+    /// Any other method, or a `POST` to an id without an override.
+    MethodNotAllowed,
 }
 
 /// FilePond's actions (filepond.md).
@@ -102,7 +122,11 @@ pub(crate) fn route(head: &Head<'_>) -> Action {
     let query = head.query;
     let method = head.method;
     if *method == Method::OPTIONS {
+        // The preflight and tus discovery share one answer (tus.md §2, §4).
         return Action::Options;
+    }
+    if is_tus(head.headers) {
+        return Action::Tus(tus_action(method, head.path_info, head.headers));
     }
     if *method == Method::POST {
         if query.has("done") {
@@ -153,6 +177,35 @@ pub(crate) fn route(head: &Head<'_>) -> Action {
         return Action::FilePond(Fp::Patch);
     }
     Action::MethodNotAllowed
+}
+
+/// tus.md §2: a request is tus when it carries either header, before every
+/// widget rule.
+fn is_tus(headers: &HeaderMap) -> bool {
+    headers.contains_key("tus-resumable") || headers.contains_key("upload-draft-interop-version")
+}
+
+/// tus.md §2's table (`OPTIONS` is decided before).
+fn tus_action(method: &Method, path_info: &str, headers: &HeaderMap) -> Tus {
+    let id = last_segment(path_info).unwrap_or("").to_owned();
+    let mut method = method.clone();
+    if method == Method::POST
+        && let Some(over) = headers.text("x-http-method-override")
+    {
+        match over.trim().to_ascii_uppercase().as_str() {
+            "PATCH" => method = Method::PATCH,
+            "DELETE" => method = Method::DELETE,
+            _ => return Tus::MethodNotAllowed,
+        }
+    }
+    match method {
+        Method::POST if id.is_empty() => Tus::Create,
+        Method::HEAD => Tus::Offset(id),
+        Method::PATCH => Tus::Append(id),
+        Method::DELETE => Tus::Terminate(id),
+        Method::GET => Tus::Download(id),
+        _ => Tus::MethodNotAllowed,
+    }
 }
 
 /// The last segment of a non-empty PATH_INFO (`/<uuid>`).
@@ -388,6 +441,110 @@ mod tests {
         assert_eq!(decide("OPTIONS", "", "", &[], ""), Action::Options);
         assert_eq!(decide("PUT", "", "", &[], ""), Action::MethodNotAllowed);
         assert_eq!(decide("BREW", "", "", &[], ""), Action::MethodNotAllowed);
+    }
+
+    const TUS: (&str, &str) = ("tus-resumable", "1.0.0");
+
+    #[test]
+    fn tus_creation() {
+        assert_eq!(
+            decide("POST", "", "", &[TUS, ("upload-length", "5")], ""),
+            Action::Tus(Tus::Create)
+        );
+        // The IETF header alone makes a request tus too.
+        assert_eq!(
+            decide("POST", "", "", &[("upload-draft-interop-version", "6")], ""),
+            Action::Tus(Tus::Create)
+        );
+        // Before Fine Uploader's and FilePond's POST rules.
+        assert_eq!(
+            decide("POST", "", "qqfile=a&done", &[TUS, MULTIPART], ""),
+            Action::Tus(Tus::Create)
+        );
+        assert_eq!(
+            decide("POST", "/abc", "", &[TUS], ""),
+            Action::Tus(Tus::MethodNotAllowed)
+        );
+    }
+
+    #[test]
+    fn tus_offset_append_terminate_download() {
+        assert_eq!(
+            decide("HEAD", "/abc", "patch=x", &[TUS], ""),
+            Action::Tus(Tus::Offset("abc".into()))
+        );
+        assert_eq!(
+            decide("PATCH", "/abc", "", &[TUS], ""),
+            Action::Tus(Tus::Append("abc".into()))
+        );
+        assert_eq!(
+            decide("DELETE", "/abc", "", &[TUS], ""),
+            Action::Tus(Tus::Terminate("abc".into()))
+        );
+        assert_eq!(
+            decide("GET", "/abc", "", &[TUS], ""),
+            Action::Tus(Tus::Download("abc".into()))
+        );
+        assert_eq!(
+            decide("HEAD", "", "", &[TUS], ""),
+            Action::Tus(Tus::Offset(String::new()))
+        );
+        assert_eq!(
+            decide("PUT", "/abc", "", &[TUS], ""),
+            Action::Tus(Tus::MethodNotAllowed)
+        );
+    }
+
+    #[test]
+    fn tus_method_override() {
+        assert_eq!(
+            decide(
+                "POST",
+                "/abc",
+                "",
+                &[TUS, ("x-http-method-override", "PATCH")],
+                ""
+            ),
+            Action::Tus(Tus::Append("abc".into()))
+        );
+        assert_eq!(
+            decide(
+                "POST",
+                "/abc",
+                "",
+                &[TUS, ("x-http-method-override", "delete")],
+                ""
+            ),
+            Action::Tus(Tus::Terminate("abc".into()))
+        );
+        assert_eq!(
+            decide(
+                "POST",
+                "/abc",
+                "",
+                &[TUS, ("x-http-method-override", "PUT")],
+                ""
+            ),
+            Action::Tus(Tus::MethodNotAllowed)
+        );
+    }
+
+    #[test]
+    fn tus_options_is_the_shared_answer() {
+        assert_eq!(decide("OPTIONS", "", "", &[TUS], ""), Action::Options);
+        assert_eq!(decide("OPTIONS", "/abc", "", &[TUS], ""), Action::Options);
+    }
+
+    #[test]
+    fn without_tus_headers_the_widgets_keep_their_rows() {
+        assert_eq!(
+            decide("HEAD", "", "patch=abc", &[], ""),
+            Action::FilePond(Fp::Offset("abc".into()))
+        );
+        assert_eq!(
+            decide("DELETE", "/abc", "", &[], ""),
+            Action::FineUploader(Fu::Delete("abc".into()))
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 pub enum Protocol {
     FineUploader,
     FilePond,
+    Tus,
 }
 
 /// One byte range of a part-wise upload: part index → (offset, length).
@@ -87,6 +88,17 @@ pub struct Record {
     pub parts: Option<Parts>,
     #[serde(default)]
     pub variants: Vec<Variant>,
+    /// tus: the length was deferred at creation (`Upload-Defer-Length: 1`)
+    /// and is not known yet while `size` is `None`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub defer_length: bool,
+    /// tus: `Upload-Metadata` exactly as received, echoed by `HEAD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_metadata: Option<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Record {
@@ -106,6 +118,8 @@ impl Record {
             metadata: Map::new(),
             parts: None,
             variants: Vec::new(),
+            defer_length: false,
+            upload_metadata: None,
         }
     }
 
