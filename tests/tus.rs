@@ -469,6 +469,12 @@ fn tus_18_creation_with_upload(m: Mode) {
     assert_eq!(r.header("Upload-Offset"), Some("70000"));
     let id = id_of(m, &r);
     assert_claimed(&sb, &id, &data);
+    // A body longer than Upload-Length: 413, nothing created.
+    let req = create_req(3)
+        .header("Content-Type", OCTETS)
+        .body(b"abcd".to_vec());
+    assert_refused(&sb, &req, 413);
+    assert_eq!(spool_entries(&sb), Vec::<String>::new());
 }
 
 /// TUS-19 creation-with-upload of a part, then PATCH the rest.
@@ -527,6 +533,57 @@ fn tus_25_termination(m: Mode) {
     }
     assert_eq!(spool_entries(&sb), Vec::<String>::new());
     sb.assert_nothing_escapes();
+}
+
+/// TUS-35 CORS: the preflight allows the tus headers and methods and
+/// carries discovery; answers expose the tus headers.
+fn tus_35_cors(m: Mode) {
+    const ORIGIN: &str = "https://app.example";
+    let sb = Sandbox::with_env(m, &[(CORS_ORIGINS, ORIGIN)]);
+    let asked = "tus-resumable, upload-length, upload-defer-length, upload-metadata, \
+                 upload-offset, x-http-method-override, x-request-id, content-type, authorization";
+    let r = sb.send(
+        &Req::new("OPTIONS")
+            .header("Origin", ORIGIN)
+            .header("Access-Control-Request-Method", "PATCH")
+            .header("Access-Control-Request-Headers", asked),
+    );
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("Access-Control-Allow-Origin"), Some(ORIGIN));
+    assert_eq!(r.header("Access-Control-Allow-Credentials"), Some("true"));
+    let methods = r.header("Access-Control-Allow-Methods").unwrap();
+    for method in ["POST", "GET", "HEAD", "PATCH", "DELETE", "OPTIONS"] {
+        assert!(methods.contains(method), "{methods}");
+    }
+    let allowed = r
+        .header("Access-Control-Allow-Headers")
+        .unwrap()
+        .to_ascii_lowercase();
+    for h in asked.split(',') {
+        assert!(allowed.contains(h.trim()), "{h} in {allowed}");
+    }
+    assert_eq!(r.header("Tus-Extension"), Some(EXTENSIONS));
+    let r = sb.send(&create_req(3).header("Origin", ORIGIN));
+    assert_eq!(r.status, 201);
+    let id = id_of(m, &r);
+    let r = sb.send(&patch(&id, 0, b"abc").header("Origin", ORIGIN));
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("Access-Control-Allow-Origin"), Some(ORIGIN));
+    let exposed = r.header("Access-Control-Expose-Headers").unwrap();
+    for h in [
+        "Location",
+        "Upload-Offset",
+        "Upload-Length",
+        "Upload-Metadata",
+        "Upload-Defer-Length",
+        "Upload-Expires",
+        "Tus-Version",
+        "Tus-Resumable",
+        "Tus-Max-Size",
+        "Tus-Extension",
+    ] {
+        assert!(exposed.split(", ").any(|e| e == h), "{h} in {exposed}");
+    }
 }
 
 /// TUS-36 GET of a complete upload: its bytes with safe headers; incomplete: 404.
@@ -650,6 +707,7 @@ in_every_mode!(
     tus_19_creation_with_part,
     tus_20_method_override,
     tus_25_termination,
+    tus_35_cors,
     tus_36_download,
     tus_37_three_protocols,
 );

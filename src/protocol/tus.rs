@@ -202,6 +202,16 @@ fn create(h: &Handler, request: Request<'_>) -> Outcome {
     {
         return Err(too_large(h, n));
     }
+    let with_body = is_octets(headers) && request.content_length != Some(0);
+    if with_body
+        && let (Some(n), Some(body)) = (length, request.content_length)
+        && body > n
+    {
+        return Err(Failure::new(
+            Kind::TooLarge,
+            format!("The body reaches past the upload's {n} bytes."),
+        ));
+    }
     let raw_metadata = match headers.bytes("upload-metadata") {
         Some(b) if b.len() > MAX_METADATA => {
             return Err(Failure::new(
@@ -258,7 +268,6 @@ fn create(h: &Handler, request: Request<'_>) -> Outcome {
     }
     log::info(format_args!("tus: created {id}"));
     let location = location(&request.script_name, &id)?;
-    let with_body = is_octets(headers) && request.content_length != Some(0);
     let (offset, record) = if with_body && length != Some(0) {
         match write(h, &id, 0, request) {
             Ok(done) => done,
