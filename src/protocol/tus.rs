@@ -250,6 +250,7 @@ fn create(h: &Handler, request: Request<'_>) -> Outcome {
             source: e,
         })
     })?;
+    let location = location(&request.script_name, &id)?;
     let mut record = Record::new(&id, Protocol::Tus);
     record.media_type = Some(stored_type(declared_type, checked));
     record.name = name;
@@ -267,7 +268,6 @@ fn create(h: &Handler, request: Request<'_>) -> Outcome {
         }
     }
     log::info(format_args!("tus: created {id}"));
-    let location = location(&request.script_name, &id)?;
     let (offset, record) = if with_body && length != Some(0) {
         match write(h, &id, 0, request) {
             Ok(done) => done,
@@ -340,7 +340,7 @@ fn parse_metadata(text: &str) -> Result<Map<String, Value>, Failure> {
 /// Standard base64 with padding (RFC 4648 §4), strictly.
 fn decode_base64(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return None;
     }
     let sextet = |c: u8| -> Option<u32> {
