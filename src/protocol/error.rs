@@ -111,6 +111,19 @@ impl Failure {
     pub(crate) fn status(&self) -> StatusCode {
         self.kind.status()
     }
+
+    /// The sentence a client is shown (FilePond, tus): the failure's own,
+    /// else plain words for the storage kinds, whose details stay in the log.
+    pub(crate) fn sentence(&self) -> &str {
+        match &self.message {
+            Some(m) => m,
+            None => match self.kind {
+                Kind::Full => "The server has no space left for uploads.",
+                Kind::Busy => "The upload is busy with another request; try again.",
+                _ => "The server could not store the upload.",
+            },
+        }
+    }
 }
 
 /// Spool errors are the server's, never the client's: the details go to the

@@ -36,14 +36,7 @@ const MAX_NUMBER: u64 = i64::MAX as u64;
 /// reason phrase and one sentence; a transfer's offset when the client must
 /// resume from it.
 pub(super) fn render(failure: Failure) -> Response {
-    let message: &str = match &failure.message {
-        Some(m) => m,
-        None => match failure.kind {
-            Kind::Full => "The server has no space left for uploads.",
-            Kind::Busy => "The upload is busy with another request; try again.",
-            _ => "The server could not store the upload.",
-        },
-    };
+    let message = failure.sentence();
     log::warn(format_args!(
         "filepond: {} {message}",
         failure.status().as_u16()

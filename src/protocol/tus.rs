@@ -49,14 +49,7 @@ type Outcome = Result<Response, Failure>;
 /// sentence, `Tus-Resumable`, the stored offset on a 409, `Tus-Version` on
 /// a 412.
 fn render(failure: Failure) -> Response {
-    let message: &str = match &failure.message {
-        Some(m) => m,
-        None => match failure.kind {
-            Kind::Full => "The server has no space left for uploads.",
-            Kind::Busy => "The upload is busy with another request; try again.",
-            _ => "The server could not store the upload.",
-        },
-    };
+    let message = failure.sentence();
     log::warn(format_args!("tus: {} {message}", failure.status().as_u16()));
     let mut r = text(failure.status(), message).header(TUS_RESUMABLE, VERSION);
     if let Some(offset) = failure.offset {

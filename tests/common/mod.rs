@@ -829,3 +829,23 @@ pub fn assert_stopped_with(server: &mut Server, sb: &Sandbox, id: &str, data: &[
         "no longer accepting"
     );
 }
+
+/// A preflight answer that allows `origin` with credentials, every one of
+/// `methods`, and every header named in `asked` (comma-separated), exactly.
+pub fn assert_preflight_allows(r: &Resp, origin: &str, methods: &[&str], asked: &str) {
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-origin"), Some(origin));
+    assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+    let allowed_methods = r.header("access-control-allow-methods").unwrap();
+    for method in methods {
+        assert!(allowed_methods.contains(method), "{allowed_methods}");
+    }
+    let allowed = r
+        .header("access-control-allow-headers")
+        .unwrap()
+        .to_ascii_lowercase();
+    for h in asked.split(',') {
+        let h = h.trim().to_ascii_lowercase();
+        assert!(allowed.split(", ").any(|a| a == h), "{h} in {allowed}");
+    }
+}
