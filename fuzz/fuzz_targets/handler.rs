@@ -1,5 +1,6 @@
 //! The whole handler on a scratch spool: a request whose method, query,
-//! headers (Content-Type, Upload-Offset, Upload-Length, Upload-Name, Origin…)
+//! headers (Content-Type, Upload-Offset, Upload-Length, Upload-Name, Origin,
+//! Tus-Resumable, Upload-Metadata…)
 //! and body come from the input. Nothing may panic, and nothing may appear
 //! outside the spool.
 #![no_main]
@@ -37,13 +38,13 @@ fn lab() -> &'static Lab {
 }
 
 const METHODS: [&str; 8] = ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "PUT", "BREW"];
-const HEADERS: [&str; 8] = ["content-type", "upload-offset", "upload-length", "upload-name", "origin", "x-requested-with", "access-control-request-method", "x-mime-type"];
+const HEADERS: [&str; 11] = ["content-type", "upload-offset", "upload-length", "upload-name", "origin", "x-requested-with", "access-control-request-method", "x-mime-type", "tus-resumable", "upload-metadata", "upload-defer-length"];
 
 fuzz_target!(|data: &[u8]| {
     // Layout: method byte, then lines separated by '\n': path_info, query, up to
-    // eight header values; the rest is the body.
+    // eleven header values (tus's among them); the rest is the body.
     let Some((&m, rest)) = data.split_first() else { return };
-    let mut fields = rest.splitn(11, |&b| b == b'\n');
+    let mut fields = rest.splitn(14, |&b| b == b'\n');
     let path_info = String::from_utf8_lossy(fields.next().unwrap_or_default()).into_owned();
     let query = String::from_utf8_lossy(fields.next().unwrap_or_default()).into_owned();
     let mut headers = HeaderMap::new();
@@ -60,6 +61,7 @@ fuzz_target!(|data: &[u8]| {
     let request = Request {
         method: Method::from_bytes(METHODS[m as usize % METHODS.len()].as_bytes()).unwrap(),
         path_info,
+        script_name: "/upload".to_owned(),
         query,
         headers,
         content_length: Some(body.len() as u64),
