@@ -35,7 +35,7 @@ impl<R> Exchange<R> for Conn {
         self.requests += 1;
         let (path, query) = head.path_and_query();
         let (path, query) = (path.to_owned(), query.to_owned());
-        Echo.handle(head.into_request(path, query, body))
+        Echo.handle(head.into_request("", path, query, body))
     }
 }
 
