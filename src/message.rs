@@ -31,6 +31,16 @@ pub trait Service: Send + Sync {
 pub trait HeaderText {
     fn text(&self, name: &str) -> Option<String>;
     fn bytes(&self, name: &str) -> Option<&[u8]>;
+
+    /// Whether `Content-Type`'s media type (parameters aside) is `media_type`,
+    /// compared without regard to case.
+    fn media_type_is(&self, media_type: &str) -> bool {
+        self.bytes("content-type").is_some_and(|ct| {
+            ct.split(|&b| b == b';')
+                .next()
+                .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(media_type.as_bytes()))
+        })
+    }
 }
 
 impl HeaderText for HeaderMap {

@@ -70,16 +70,6 @@ fn revert(body: impl Into<Vec<u8>>) -> Req {
         .body(body)
 }
 
-fn assert_hex_id(id: &str) {
-    assert!(
-        id.len() == 32
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
-        "{id:?}"
-    );
-}
-
 /// The status with its standard reason phrase and a plain-text message.
 fn assert_error(r: &Resp, status: u16, reason: &str) {
     assert_eq!(r.status, status, "{}", r.text());

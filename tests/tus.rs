@@ -58,13 +58,7 @@ fn id_of(m: Mode, r: &Resp) -> String {
     let id = location
         .strip_prefix(&format!("{}/", script(m)))
         .unwrap_or_else(|| panic!("Location {location:?} is not under {}", script(m)));
-    assert!(
-        id.len() == 32
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
-        "{id:?}"
-    );
+    assert_hex_id(id);
     id.to_owned()
 }
 

@@ -233,25 +233,26 @@ pub fn set_socket_access(
 /// A user id: a number, or a name looked up through the C library (so
 /// NSS sources such as LDAP, sssd or systemd-homed count).
 fn user_id(name: &str) -> Result<u32, String> {
-    if let Ok(n) = name.parse() {
-        return Ok(n);
-    }
-    match crate::sys::user_id(name) {
-        Ok(Some(uid)) => Ok(uid),
-        Ok(None) => Err(format!("unknown user {name}")),
-        Err(e) => Err(format!("cannot look up the user {name}: {e}")),
-    }
+    owner_id("user", name, crate::sys::user_id)
 }
 
 /// A group id: a number, or a name looked up through the C library.
 fn group_id(name: &str) -> Result<u32, String> {
+    owner_id("group", name, crate::sys::group_id)
+}
+
+fn owner_id(
+    what: &str,
+    name: &str,
+    lookup: fn(&str) -> io::Result<Option<u32>>,
+) -> Result<u32, String> {
     if let Ok(n) = name.parse() {
         return Ok(n);
     }
-    match crate::sys::group_id(name) {
-        Ok(Some(gid)) => Ok(gid),
-        Ok(None) => Err(format!("unknown group {name}")),
-        Err(e) => Err(format!("cannot look up the group {name}: {e}")),
+    match lookup(name) {
+        Ok(Some(id)) => Ok(id),
+        Ok(None) => Err(format!("unknown {what} {name}")),
+        Err(e) => Err(format!("cannot look up the {what} {name}: {e}")),
     }
 }
 

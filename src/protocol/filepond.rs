@@ -14,7 +14,7 @@ use super::multipart::{MultipartError, Part};
 use super::names::{clean_name, extension_allowed, guess_type, stored_type};
 use super::params::Params;
 use super::route::Fp;
-use super::{Handler, private, text};
+use super::{Handler, header_number, private, text};
 use crate::files::BelowError;
 use crate::log;
 use crate::message::{
@@ -29,8 +29,6 @@ const UPLOAD_LENGTH: HeaderName = HeaderName::from_static("upload-length");
 const MAX_METADATA: usize = 64 * 1024;
 /// Largest revert body.
 const MAX_REVERT_BODY: u64 = 4096;
-/// Largest value of `Upload-Offset` / `Upload-Length`.
-const MAX_NUMBER: u64 = i64::MAX as u64;
 
 /// Renders a failure as FilePond reads it (§2.2): the status with its
 /// reason phrase and one sentence; a transfer's offset when the client must
@@ -67,24 +65,6 @@ pub(super) fn method_not_allowed() -> Response {
 
 fn parse_id(text: &str) -> Result<Id, Failure> {
     Id::parse(text).map_err(|e| Failure::new(Kind::Invalid, format!("Invalid id: {e}.")))
-}
-
-/// A header holding 1*DIGIT up to 2^63-1.
-fn header_number(headers: &HeaderMap, name: &str) -> Result<Option<u64>, Failure> {
-    let Some(raw) = headers.text(name) else {
-        return Ok(None);
-    };
-    let v = raw.trim();
-    if v.is_empty() || v.len() > 19 || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Failure::new(
-            Kind::Invalid,
-            format!("{name} must be a whole number of bytes, not {raw:?}."),
-        ));
-    }
-    match v.parse::<u64>() {
-        Ok(n) if n <= MAX_NUMBER => Ok(Some(n)),
-        _ => Err(Failure::new(Kind::Invalid, format!("{name} is too large."))),
-    }
 }
 
 fn created(id: &Id) -> Response {
@@ -280,14 +260,7 @@ pub(super) fn patch(h: &Handler, query: &Params, request: Request<'_>) -> Respon
             }
             Entry::Incoming(r) | Entry::Complete(r) => (r.size.unwrap_or(r.received), r.complete),
         };
-        let ct = headers.text("content-type").unwrap_or_default();
-        if !ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .eq_ignore_ascii_case("application/offset+octet-stream")
-        {
+        if !headers.media_type_is("application/offset+octet-stream") {
             return Err(Failure::new(
                 Kind::TypeRefused,
                 "A chunk must be sent as application/offset+octet-stream.",

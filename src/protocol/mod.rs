@@ -25,8 +25,11 @@ use std::io::{Cursor, Read};
 
 use crate::config::Config;
 use crate::log;
-use crate::message::{Body, HeaderValue, Request, Response, Service, StatusCode, header};
+use crate::message::{
+    Body, HeaderMap, HeaderText, HeaderValue, Request, Response, Service, StatusCode, header,
+};
 use crate::spool::{GcPolicy, Spool, SpoolError};
+use error::{Failure, Kind};
 use multipart::Multipart;
 use params::Params;
 use route::{Action, Fp, Fu, Owner};
@@ -198,6 +201,25 @@ fn read_small_form(request: &mut Request<'_>) -> Params {
         return Params::default();
     }
     params
+}
+
+/// A length or offset header (FilePond's and tus's `Upload-Offset`,
+/// `Upload-Length`): 1*DIGIT up to 2^63-1, no sign, no exponent.
+pub(crate) fn header_number(headers: &HeaderMap, name: &str) -> Result<Option<u64>, Failure> {
+    let Some(raw) = headers.text(name) else {
+        return Ok(None);
+    };
+    let v = raw.trim();
+    let Some(n) = crate::message::parse_content_length(v.as_bytes()) else {
+        return Err(Failure::new(
+            Kind::Invalid,
+            format!("{name} must be a whole number of bytes, not {raw:?}."),
+        ));
+    };
+    if n > i64::MAX as u64 {
+        return Err(Failure::new(Kind::Invalid, format!("{name} is too large.")));
+    }
+    Ok(Some(n))
 }
 
 /// Headers every protocol answer carries.

@@ -96,15 +96,6 @@ pub(crate) struct Head<'a> {
     pub form: &'a Params,
 }
 
-/// True when a content type is `multipart/form-data`.
-pub(crate) fn is_multipart(headers: &HeaderMap) -> bool {
-    headers.text("content-type").is_some_and(|ct| {
-        ct.split(';')
-            .next()
-            .is_some_and(|t| t.trim().eq_ignore_ascii_case("multipart/form-data"))
-    })
-}
-
 /// Whether a `POST` body may hold `_method=DELETE` (B.1 rule 4): it has no
 /// type, or a form or text type. Only then is a small body read for routing.
 pub(crate) fn body_may_hold_fields(headers: &HeaderMap) -> bool {
@@ -135,7 +126,7 @@ pub(crate) fn route(head: &Head<'_>) -> Action {
         if let Some(id) = post_delete(head) {
             return Action::FineUploader(Fu::Delete(id));
         }
-        if is_multipart(head.headers) {
+        if head.headers.media_type_is("multipart/form-data") {
             return Action::Form {
                 errors: form_errors_owner(query, head.headers),
             };

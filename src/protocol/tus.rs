@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use super::error::{Failure, Kind};
 use super::names::{clean_name, extension_allowed, stored_type};
 use super::route::Tus;
-use super::{Handler, filepond, private, text};
+use super::{Handler, filepond, header_number, private, text};
 use crate::log;
 use crate::message::{
     HeaderMap, HeaderName, HeaderText, HeaderValue, Request, Response, StatusCode, header,
@@ -38,8 +38,6 @@ const UPLOAD_DEFER_LENGTH: HeaderName = HeaderName::from_static("upload-defer-le
 const UPLOAD_METADATA: HeaderName = HeaderName::from_static("upload-metadata");
 const UPLOAD_EXPIRES: HeaderName = HeaderName::from_static("upload-expires");
 
-/// Largest value of a length or offset header.
-const MAX_NUMBER: u64 = i64::MAX as u64;
 /// Largest `Upload-Metadata` header kept.
 const MAX_METADATA: usize = 64 * 1024;
 
@@ -130,21 +128,6 @@ fn lookup(h: &Handler, id: &Id) -> Result<Record, Failure> {
     }
 }
 
-/// A header holding 1*DIGIT up to 2^63-1 (no sign, no exponent).
-fn number(headers: &HeaderMap, name: &str) -> Result<Option<u64>, Failure> {
-    let Some(raw) = headers.text(name) else {
-        return Ok(None);
-    };
-    let v = raw.trim();
-    match v.parse::<u64>() {
-        Ok(n) if v.bytes().all(|b| b.is_ascii_digit()) && n <= MAX_NUMBER => Ok(Some(n)),
-        _ => Err(Failure::new(
-            Kind::Invalid,
-            format!("{name} must be a whole number of bytes, not {raw:?}."),
-        )),
-    }
-}
-
 fn too_large(h: &Handler, length: u64) -> Failure {
     Failure::new(
         Kind::TooLarge,
@@ -155,19 +138,10 @@ fn too_large(h: &Handler, length: u64) -> Failure {
     )
 }
 
-/// Whether the request's body is tus's `application/offset+octet-stream`.
-fn is_octets(headers: &HeaderMap) -> bool {
-    headers.text("content-type").is_some_and(|ct| {
-        ct.split(';')
-            .next()
-            .is_some_and(|t| t.trim().eq_ignore_ascii_case(OCTETS))
-    })
-}
-
 /// §5: creation, with the first bytes when the body is tus's octet stream.
 fn create(h: &Handler, request: Request<'_>) -> Outcome {
     let headers = &request.headers;
-    let length = number(headers, "upload-length")?;
+    let length = header_number(headers, "upload-length")?;
     let defer = headers.text("upload-defer-length");
     match (length, defer.as_deref().map(str::trim)) {
         (Some(_), Some(_)) => {
@@ -195,7 +169,7 @@ fn create(h: &Handler, request: Request<'_>) -> Outcome {
     {
         return Err(too_large(h, n));
     }
-    let with_body = is_octets(headers) && request.content_length != Some(0);
+    let with_body = headers.media_type_is(OCTETS) && request.content_length != Some(0);
     if with_body
         && let (Some(n), Some(body)) = (length, request.content_length)
         && body > n
@@ -431,13 +405,13 @@ fn offset(h: &Handler, id: &Id) -> Outcome {
 
 /// §7: append.
 fn append(h: &Handler, id: &Id, request: Request<'_>) -> Outcome {
-    if !is_octets(&request.headers) {
+    if !request.headers.media_type_is(OCTETS) {
         return Err(Failure::new(
             Kind::TypeRefused,
             "A PATCH must be sent as application/offset+octet-stream.",
         ));
     }
-    let Some(offset) = number(&request.headers, "upload-offset")? else {
+    let Some(offset) = header_number(&request.headers, "upload-offset")? else {
         return Err(Failure::new(Kind::Invalid, "Upload-Offset is required."));
     };
     lookup(h, id)?;
@@ -456,7 +430,7 @@ fn write(
     offset: u64,
     request: Request<'_>,
 ) -> Result<(u64, Record), Failure> {
-    let declared = number(&request.headers, "upload-length")?;
+    let declared = header_number(&request.headers, "upload-length")?;
     // Check the offset and fix the length under the lock.
     let (received, length) = {
         let lock = h.spool.lock(id).map_err(Failure::from)?;

@@ -849,3 +849,14 @@ pub fn assert_preflight_allows(r: &Resp, origin: &str, methods: &[&str], asked: 
         assert!(allowed.split(", ").any(|a| a == h), "{h} in {allowed}");
     }
 }
+
+/// A server-made id: 32 lowercase hex digits (FilePond, tus).
+pub fn assert_hex_id(id: &str) {
+    assert!(
+        id.len() == 32
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "{id:?}"
+    );
+}
