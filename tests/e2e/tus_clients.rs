@@ -404,6 +404,32 @@ fn ietf(front: Front, protocol: &str, interop: &str) {
     );
 }
 
+fronts!(ietf_draft_05_creation_with_body: tus_js_client_ietf_draft_05_upload_data_during_creation_serve, tus_js_client_ietf_draft_05_upload_data_during_creation_nginx_fastcgi);
+/// `protocol: 'ietf-draft-05'` with `uploadDataDuringCreation: true`: the
+/// whole file in the creation POST (`application/partial-upload`,
+/// `Upload-Complete: ?1`), no PATCH (tus.md §5, IETF creation).
+fn ietf_draft_05_creation_with_body(front: Front) {
+    let Some(site) = js_site(front) else { return };
+    let r = tus_js(
+        &site,
+        json!({ "protocol": "ietf-draft-05", "uploadDataDuringCreation": true }),
+    );
+    assert!(requests(&r, "PATCH").is_empty(), "{r:#}");
+    let posts = requests(&r, "POST");
+    assert_eq!(posts.len(), 1, "{r:#}");
+    assert_eq!(
+        posts[0]["sent"]["Content-Type"],
+        "application/partial-upload"
+    );
+    assert_eq!(posts[0]["sent"]["Upload-Complete"], "?1");
+    assert_eq!(posts[0]["status"], 201);
+    assert_eq!(posts[0]["headers"]["Upload-Complete"], "?1", "{r:#}");
+    assert_eq!(
+        posts[0]["headers"]["Upload-Offset"],
+        payload().len().to_string()
+    );
+}
+
 fronts!(resume_after_cut: tus_js_client_resume_after_cut_mid_patch_serve, tus_js_client_resume_after_cut_mid_patch_nginx_fastcgi);
 /// A one-PATCH 64 MiB upload whose connection is cut at 50% (the body
 /// stalls there, then the client aborts), then a new `Upload` with the same
@@ -411,12 +437,23 @@ fronts!(resume_after_cut: tus_js_client_resume_after_cut_mid_patch_serve, tus_js
 /// be at ≥ 40% and ≤ 50% of the file (tus.md §7, "Interrupted PATCH keeps
 /// what arrived"), not 0; it finishes with one PATCH from there.
 fn resume_after_cut(front: Front) {
+    resume(front, json!({}));
+}
+
+fronts!(resume_after_cut_ietf: tus_js_client_ietf_draft_05_resume_after_cut_mid_patch_serve, tus_js_client_ietf_draft_05_resume_after_cut_mid_patch_nginx_fastcgi);
+/// The same with `protocol: 'ietf-draft-05'`: resumption is the draft's
+/// point (its HEAD answers 204 with `Upload-Offset`).
+fn resume_after_cut_ietf(front: Front) {
+    resume(front, json!({ "protocol": "ietf-draft-05" }));
+}
+
+fn resume(front: Front, options: Value) {
     let Some(site) = js_site(front) else { return };
     let len = payload().len();
     let spec = json!({
         "endpoint": url(&site),
         "file": source(&site),
-        "options": {},
+        "options": options,
         "cutAt": 0.5,
         "timeoutMs": SCRIPT_LIMIT_SECS * 1000,
     });
@@ -435,10 +472,12 @@ fn resume_after_cut(front: Front) {
         "the cut PATCH must have no answer: {first:#}"
     );
 
+    let mut options = options;
+    options["uploadUrl"] = json!(upload_url);
     let spec = json!({
         "endpoint": url(&site),
         "file": source(&site),
-        "options": { "uploadUrl": upload_url },
+        "options": options,
         "timeoutMs": SCRIPT_LIMIT_SECS * 1000,
     });
     let (second, stderr) = run_client(&site, "node", "tests/e2e/tus/client.mjs", &spec);
