@@ -20,6 +20,8 @@ mod site;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -102,6 +104,12 @@ fn source(site: &Site) -> PathBuf {
     file
 }
 
+/// The source's SHA-256, computed once.
+fn payload_sha256() -> &'static str {
+    static SHA: OnceLock<String> = OnceLock::new();
+    SHA.get_or_init(|| sha256(payload()))
+}
+
 fn url(site: &Site) -> String {
     format!("http://{}{}", site.addr, site.endpoint)
 }
@@ -109,8 +117,8 @@ fn url(site: &Site) -> String {
 /// Runs one client script, bounded by [`CLIENT_LIMIT`]; returns its JSON
 /// line (`ok` tells whether it succeeded) and what it wrote to stderr.
 fn run_client(site: &Site, program: &str, script: &str, spec: &Value) -> (Value, String) {
-    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, Ordering::Relaxed);
     let (out, err) = (
         site.path(&format!("client-{n}.out")),
         site.path(&format!("client-{n}.err")),
@@ -151,13 +159,7 @@ fn run_client(site: &Site, program: &str, script: &str, spec: &Value) -> (Value,
 /// The id in an upload URL: its last path segment, 32 lowercase hex digits.
 fn id_of(upload_url: &str) -> String {
     let id = upload_url.rsplit('/').next().unwrap().to_string();
-    assert!(
-        id.len() == 32
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
-        "upload URL {upload_url} does not end in a spool id"
-    );
+    assert_hex_id(&id);
     id
 }
 
@@ -165,7 +167,7 @@ fn id_of(upload_url: &str) -> String {
 fn assert_claimed(site: &Site, upload_url: &str) {
     let claimed = site.claim(&id_of(upload_url));
     assert_eq!(claimed.len(), payload().len(), "claimed length");
-    assert_eq!(sha256(&claimed), sha256(payload()), "claimed bytes differ");
+    assert_eq!(sha256(&claimed), payload_sha256(), "claimed bytes differ");
 }
 
 /// Fails with the client's requests and the servers' logs.
