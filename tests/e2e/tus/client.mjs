@@ -28,6 +28,8 @@ import { Upload, DefaultHttpStack } from 'tus-js-client';
 const spec = JSON.parse(process.argv[2]);
 const data = fs.readFileSync(spec.file);
 const requests = [];
+// Each request's entry in `requests`, found again when its answer comes.
+const entries = new WeakMap();
 const progress = { first: null, last: null, count: 0 };
 let cut = null;
 let upload;
@@ -117,11 +119,12 @@ const options = {
       const value = req.getHeader(name);
       if (value !== undefined) sent[name] = value;
     }
-    requests.push({ method: req.getMethod(), url: req.getURL(), sent, status: null });
+    const entry = { method: req.getMethod(), url: req.getURL(), sent, status: null };
+    requests.push(entry);
+    entries.set(req, entry);
   },
   onAfterResponse(req, res) {
-    const entry = requests.findLast((r) => r.url === req.getURL() && r.method === req.getMethod() && r.status === null)
-      ?? requests.at(-1);
+    const entry = entries.get(req);
     entry.status = res.getStatus();
     entry.headers = {};
     for (const name of TUS_HEADERS) {
