@@ -676,13 +676,7 @@ fn conflict(offset: u64, stored: u64) -> Failure {
 /// the lock; completes the upload when it reaches the length. `last`: the
 /// request said it completes the upload (IETF), so a length still unknown
 /// (a body without `Content-Length`) is what arrived.
-fn finish(
-    h: &Handler,
-    id: &Id,
-    from: u64,
-    to: u64,
-    last: bool,
-) -> Result<(u64, Record), Failure> {
+fn finish(h: &Handler, id: &Id, from: u64, to: u64, last: bool) -> Result<(u64, Record), Failure> {
     let lock = h.spool.lock(id).map_err(Failure::from)?;
     let mut record = match lock.entry().map_err(Failure::from)? {
         Entry::Incoming(r) => r,
