@@ -367,14 +367,7 @@ fn create(h: &Handler, wire: Wire, request: Request<'_>) -> Outcome {
 /// `<SCRIPT_NAME>/<id>`, percent-encoding anything but unreserved
 /// characters and `/` in the script name.
 fn location(script: &str, id: &Id) -> Result<HeaderValue, Failure> {
-    let mut out = String::new();
-    for b in script.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
+    let mut out = super::download::percent_encode(script, b"-._~/");
     out.push('/');
     out.push_str(id.as_str());
     HeaderValue::try_from(out).map_err(|_| {
