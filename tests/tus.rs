@@ -7,7 +7,7 @@ mod common;
 use common::*;
 
 /// The extensions advertised: only what is implemented.
-const EXTENSIONS: &str = "creation,creation-with-upload,creation-defer-length,termination";
+const EXTENSIONS: &str = "creation,creation-with-upload,creation-defer-length,termination,checksum,expiration,concatenation";
 const OCTETS: &str = "application/offset+octet-stream";
 
 /// A tus 1.0 request.
