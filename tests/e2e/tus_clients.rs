@@ -523,11 +523,22 @@ fn tuspy_site(front: Front) -> Option<Site> {
 
 /// A tuspy upload of the source; returns its report (succeeded or not).
 fn tuspy(site: &Site, chunk_size: Option<usize>, checksum: &str) -> (Value, String) {
+    tuspy_with(site, chunk_size, checksum, false)
+}
+
+/// The same with `asynchronous`: tuspy's AsyncUploader (aiohttp).
+fn tuspy_with(
+    site: &Site,
+    chunk_size: Option<usize>,
+    checksum: &str,
+    asynchronous: bool,
+) -> (Value, String) {
     let spec = json!({
         "endpoint": url(site),
         "file": source(site),
         "chunk_size": chunk_size,
         "checksum": checksum,
+        "async": asynchronous,
         "timeout": SCRIPT_LIMIT_SECS,
     });
     run_client(site, "python3", "tests/e2e/tus/tuspy_client.py", &spec)
@@ -566,6 +577,31 @@ fn tuspy_checksum(front: Front) {
         patches.iter().all(|p| p["checksum"]
             .as_str()
             .is_some_and(|c| c.starts_with("sha1 "))),
+        "{r:#}"
+    );
+    assert_claimed(&site, r["url"].as_str().unwrap());
+}
+
+fronts!(tuspy_async_checksum: tuspy_async_checksum_sha1_20mb_chunks_serve, tuspy_async_checksum_sha1_20mb_chunks_nginx_fastcgi);
+/// tuspy's AsyncUploader (aiohttp; its creation POST differs from the
+/// Uploader's) with `upload_checksum=True` in 20 MB chunks: four PATCHes,
+/// each with its sha1.
+fn tuspy_async_checksum(front: Front) {
+    let Some(site) = tuspy_site(front) else {
+        return;
+    };
+    let chunk = 20_000_000;
+    let (r, stderr) = tuspy_with(&site, Some(chunk), "sha1", true);
+    if r["ok"] != true {
+        fail(&site, "tuspy's async upload failed", &r, &stderr);
+    }
+    let patches = requests(&r, "PATCH");
+    assert_eq!(patches.len(), payload().len().div_ceil(chunk), "{r:#}");
+    assert!(
+        patches.iter().all(|p| p["status"] == 204
+            && p["checksum"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("sha1 "))),
         "{r:#}"
     );
     assert_claimed(&site, r["url"].as_str().unwrap());
