@@ -635,6 +635,57 @@ fn tus_21_interrupted_patch_keeps_what_arrived(m: Mode) {
     let from = resume_after_cut(&sb, &id, &data, sent, sent / 2);
     assert!(from >= sent / 2 && from <= sent, "{from} of {sent}");
     assert_claimed(&sb, &id, &data);
+    // A slower PATCH (1 MiB every 150 ms) cut at 10 of 16 MiB by FastCGI's
+    // ABORT_REQUEST (CGI: short stdin; serve: the connection closed).
+    let data = bytes(16 << 20, 121);
+    let id = created(&sb, &create_req(data.len()));
+    let sent = 10 << 20;
+    sb.stream(
+        &patch(&id, 0, &data),
+        1 << 20,
+        std::time::Duration::from_millis(150),
+        Ending::Abort(sent),
+    );
+    let from = resume_after_cut(&sb, &id, &data, sent, sent / 2);
+    assert!(from >= sent / 2 && from <= sent, "{from} of {sent}");
+    assert_claimed(&sb, &id, &data);
+}
+
+/// TUS-21 (§7) while a PATCH streams, its progress is recorded at least
+/// every second: a HEAD from another request, answered at once, sees an
+/// offset above 0 and never past what was sent.
+fn tus_21_progress_is_recorded_while_streaming(m: Mode) {
+    let sb = Sandbox::new(m);
+    let data = bytes(2 << 20, 122);
+    let piece = 64 << 10;
+    let pause = std::time::Duration::from_millis(100);
+    let id = created(&sb, &create_req(data.len()));
+    std::thread::scope(|s| {
+        let started = std::time::Instant::now();
+        // 32 pieces 100 ms apart: 3.2 s.
+        let streaming = s.spawn(|| sb.stream(&patch(&id, 0, &data), piece, pause, Ending::Whole));
+        std::thread::sleep(std::time::Duration::from_millis(1800));
+        let asked = std::time::Instant::now();
+        let offset = head_offset(&sb, &id);
+        assert!(
+            asked.elapsed() < std::time::Duration::from_millis(1000),
+            "HEAD waited {:?} for the PATCH",
+            asked.elapsed()
+        );
+        // At most one piece per pause has been written so far, and one more.
+        let written = (started.elapsed().as_millis() / pause.as_millis() + 1) as usize * piece;
+        assert!(offset > 0, "nothing recorded after 1.8 s of streaming");
+        assert!(
+            offset <= written,
+            "{offset} recorded of at most {written} sent"
+        );
+        assert_answer(
+            &streaming.join().unwrap().expect("an answer"),
+            204,
+            data.len(),
+        );
+    });
+    assert_claimed(&sb, &id, &data);
 }
 
 /// TUS-22 correct checksums: sha1 (also on a creation-with-upload), sha256,
@@ -1348,6 +1399,7 @@ in_every_mode!(
     tus_19_creation_with_part,
     tus_20_method_override,
     tus_21_interrupted_patch_keeps_what_arrived,
+    tus_21_progress_is_recorded_while_streaming,
     tus_22_checksums,
     tus_23_checksum_mismatch,
     tus_23_interrupted_checksummed_patch_keeps_nothing,
