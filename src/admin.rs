@@ -39,6 +39,9 @@ pub fn claim(config: &Config, id: &str, dest: &Path) -> Result<String, Failed> {
         Claimed::Incomplete => Err(Failed(format!(
             "upload {id} is not complete yet; nothing was moved"
         ))),
+        Claimed::Partial => Err(Failed(format!(
+            "upload {id} is a tus partial upload, a piece of a final upload; claim the final upload instead"
+        ))),
         Claimed::Unknown => Err(Failed(format!("there is no upload with id {id}"))),
     }
 }

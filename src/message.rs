@@ -206,6 +206,8 @@ impl Response {
         out.extend_from_slice(
             self.status
                 .canonical_reason()
+                // tus's checksum extension names its own status.
+                .or_else(|| (self.status.as_u16() == 460).then_some("Checksum Mismatch"))
                 .unwrap_or("Unknown")
                 .as_bytes(),
         );

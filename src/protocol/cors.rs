@@ -14,8 +14,9 @@ pub const METHODS: HeaderValue =
 /// Response headers the widgets and tus clients read cross-origin (tus.md §12).
 const EXPOSE: HeaderValue = HeaderValue::from_static(
     "Upload-Offset, Upload-Length, Content-Disposition, Content-Length, Content-Type, X-Content-Transfer-Id, \
-     Location, Upload-Metadata, Upload-Defer-Length, Upload-Expires, \
-     Tus-Version, Tus-Resumable, Tus-Max-Size, Tus-Extension",
+     Location, Upload-Metadata, Upload-Defer-Length, Upload-Concat, Upload-Expires, \
+     Upload-Complete, Upload-Incomplete, Upload-Draft-Interop-Version, Upload-Limit, \
+     Tus-Version, Tus-Resumable, Tus-Max-Size, Tus-Extension, Tus-Checksum-Algorithm",
 );
 
 /// How a request's origin relates to the configuration.

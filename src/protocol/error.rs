@@ -15,6 +15,12 @@ use crate::log;
 use crate::message::StatusCode;
 use crate::spool::{SpoolError, WriteError};
 
+/// tus's checksum extension's own status (no RFC names it).
+const CHECKSUM_MISMATCH: StatusCode = match StatusCode::from_u16(460) {
+    Ok(s) => s,
+    Err(_) => StatusCode::BAD_REQUEST,
+};
+
 /// What went wrong, as far as the client is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -49,6 +55,12 @@ pub(crate) enum Kind {
     PreconditionFailed,
     /// A remote server (FilePond `?fetch=`) failed or could not be reached.
     BadGateway,
+    /// The upload existed but has expired (tus: past `Upload-Expires`).
+    Gone,
+    /// Another request is writing the upload (tus: 423, which clients retry).
+    Locked,
+    /// The body does not match its `Upload-Checksum` (tus: 460).
+    ChecksumMismatch,
     /// A remote server did not answer in time.
     GatewayTimeout,
 }
@@ -70,6 +82,9 @@ impl Kind {
             Kind::Storage => StatusCode::INTERNAL_SERVER_ERROR,
             Kind::BadGateway => StatusCode::BAD_GATEWAY,
             Kind::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Kind::Gone => StatusCode::GONE,
+            Kind::Locked => StatusCode::LOCKED,
+            Kind::ChecksumMismatch => CHECKSUM_MISMATCH,
         }
     }
 
@@ -133,6 +148,9 @@ impl From<SpoolError> for Failure {
         let kind = match e {
             SpoolError::Full => Kind::Full,
             SpoolError::Busy => Kind::Busy,
+            SpoolError::Gone => {
+                return Failure::new(Kind::NotFound, "The upload was removed meanwhile.");
+            }
             _ => Kind::Storage,
         };
         log::error(format_args!("spool: {e}"));

@@ -77,7 +77,7 @@ impl Handler {
             Action::Options => {
                 let mut response = cors::options(&self.config, &request);
                 if response.status == StatusCode::NO_CONTENT {
-                    tus::discovery(self, &mut response);
+                    tus::discovery(self, &request, &mut response);
                 }
                 response
             }

@@ -138,9 +138,7 @@ impl<'r> Multipart<'r> {
                 .find(|(k, _)| k.eq_ignore_ascii_case(key))
                 .map(|(_, v)| v.clone())
         };
-        let filename = get("filename*")
-            .and_then(|v| decode_ext_value(&v))
-            .or_else(|| get("filename"));
+        let filename = disposition_filename(&params);
         let name = get("name").map(|n| String::from_utf8_lossy(&n).into_owned());
         let content_type = field
             .headers()
@@ -318,6 +316,20 @@ pub(super) fn disposition_params(value: &[u8]) -> Vec<(String, Vec<u8>)> {
         }
         out.push((key, value));
     }
+}
+
+/// The file name a `Content-Disposition` value gives: `filename*`
+/// (RFC 8187) before `filename`, as raw bytes to be cleaned.
+pub(super) fn disposition_filename(params: &[(String, Vec<u8>)]) -> Option<Vec<u8>> {
+    let get = |key: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.clone())
+    };
+    get("filename*")
+        .and_then(|v| decode_ext_value(&v))
+        .or_else(|| get("filename"))
 }
 
 /// Decodes an RFC 8187 `ext-value` (`UTF-8''%e2%82%ac.txt`).

@@ -6,7 +6,7 @@
 use super::Handler;
 use super::download::file_response;
 use super::error::{Failure, Kind};
-use super::multipart::{decode_ext_value, disposition_params};
+use super::multipart::{disposition_filename, disposition_params};
 use super::names::{clean_name, stored_type};
 use crate::log;
 use crate::message::{HeaderName, HeaderValue, Response, percent_decode_path};
@@ -104,16 +104,11 @@ pub(super) fn fetch(h: &Handler, url: &str, head: bool) -> Result<Response, Fail
 
 /// The remote's own file name, else the last path segment, else `download`.
 fn remote_name(disposition: Option<&str>, url: &url::Url) -> String {
-    if let Some(d) = disposition {
-        let params = disposition_params(d.as_bytes());
-        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        if let Some(name) = get("filename*")
-            .and_then(|v| decode_ext_value(&v))
-            .or_else(|| get("filename"))
-            && !name.is_empty()
-        {
-            return clean_name(&name);
-        }
+    if let Some(d) = disposition
+        && let Some(name) = disposition_filename(&disposition_params(d.as_bytes()))
+        && !name.is_empty()
+    {
+        return clean_name(&name);
     }
     let segment = url
         .path_segments()

@@ -70,6 +70,12 @@ impl Spool {
                 if !expired() {
                     continue;
                 }
+                // A stream still appending (a tus PATCH) keeps its upload
+                // alive however old the record looks.
+                if state == INCOMING && self.is_being_written(&id) {
+                    report.busy += 1;
+                    continue;
+                }
                 let Some(lock) = self.try_lock(&id)? else {
                     report.busy += 1;
                     continue;

@@ -10,7 +10,8 @@
 //! complete/<id>.json        its record, put in place last: an upload is complete
 //!                           exactly when this file exists
 //! complete/<id>.variant-N   extra files (FilePond variants), in place before the record
-//! locks/<xy>                lock files (flock), one per last two characters of the id
+//! locks/<xy>                lock files (flock), one per last two characters of the id,
+//!                           held only for the milliseconds a record changes
 //! tmp/                      files still streaming in, and records being written
 //! ```
 //!
@@ -24,7 +25,11 @@
 //! ([`Spool::lock`]); bytes of a part are written without the lock, at their
 //! offset, into the one data file, so concurrent parts of one upload proceed in
 //! parallel and completion is an fsync plus two renames (data, then record),
-//! never a copy. This module knows nothing of HTTP or of either widget.
+//! never a copy. A stream that appends for minutes (a tus `PATCH`) is instead
+//! the upload's one [`Writer`]: it holds a `flock` on the upload's own data
+//! file, which no other upload shares, and records its progress under the
+//! id's lock for a moment at a time ([`Writer::append`]). This module knows
+//! nothing of HTTP or of any widget.
 
 #![forbid(unsafe_code)]
 
@@ -61,6 +66,12 @@ const FIRST_COPY_BUFFER: usize = 16 * 1024;
 /// the fsync that ends each part waits only for the tail.
 const WRITEBACK_STEP: u64 = 1024 * 1024;
 
+/// A recording [`Writer`] makes its bytes durable and records the offset at
+/// least every this many bytes (tus.md §7)...
+const PROGRESS_BYTES: u64 = 8 * 1024 * 1024;
+/// ...or this often, whichever comes first.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
 /// What can go wrong in the store. Messages never contain absolute paths.
 #[derive(Debug)]
 pub enum SpoolError {
@@ -70,6 +81,9 @@ pub enum SpoolError {
     Full,
     /// Another request held the upload's lock for longer than the lock timeout.
     Busy,
+    /// The upload was removed or completed by another request while this
+    /// one wrote to it.
+    Gone,
     /// An entry's record cannot be read.
     Corrupt { id: String, reason: String },
     /// Any other I/O failure, with what was being done.
@@ -87,6 +101,7 @@ impl std::fmt::Display for SpoolError {
                 f.write_str("the spool is full (no space left on the device or quota exceeded)")
             }
             SpoolError::Busy => f.write_str("the upload is busy with another request; try again"),
+            SpoolError::Gone => f.write_str("the upload was removed while it was being written"),
             SpoolError::Corrupt { id, reason } => {
                 write!(f, "the record of upload {id} is unreadable: {reason}")
             }
@@ -157,6 +172,8 @@ pub enum Installed {
 pub enum Claimed {
     Done(Box<Record>),
     Incomplete,
+    /// A tus partial upload: only a final upload made of it is the file.
+    Partial,
     Unknown,
 }
 
@@ -367,10 +384,74 @@ impl Spool {
             Err(e) if missing(&e) => return Ok(None),
             Err(e) => return Err(SpoolError::io("open upload data")(e).into()),
         };
-        let written = copy_bounded(src, &file, offset, max)?;
+        let written = copy_bounded(src, &file, offset, max, None)?;
         file.sync_data()
             .map_err(SpoolError::io("store upload data"))?;
         Ok(Some(written))
+    }
+
+    /// Becomes the one writer of the incoming upload `id`: an exclusive
+    /// `flock` on its data file, waiting at most the lock timeout
+    /// ([`SpoolError::Busy`] after it). The lock is the upload's own (no
+    /// other id shares the file), so a writer may hold it for as long as its
+    /// stream lasts without delaying any other upload; it goes when the
+    /// writer is dropped or its process dies. `Ok(None)`: the id has no
+    /// incoming upload (never had, or completed or removed meanwhile).
+    pub fn writer(&self, id: &Id) -> Result<Option<Writer<'_>>, SpoolError> {
+        let path = self.data_path(INCOMING, id);
+        let deadline = Instant::now() + self.lock_timeout;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let opened = OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&path);
+            let file = match opened {
+                Ok(f) => f,
+                Err(e) if missing(&e) => return Ok(None),
+                Err(e) => return Err(SpoolError::io("open upload data")(e)),
+            };
+            loop {
+                match file.try_lock() {
+                    Ok(()) => break,
+                    Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                        std::thread::sleep(pause);
+                        pause = (pause * 2).min(Duration::from_millis(50));
+                    }
+                    Err(fs::TryLockError::WouldBlock) => return Err(SpoolError::Busy),
+                    Err(fs::TryLockError::Error(e)) => {
+                        return Err(SpoolError::io("lock upload data")(e));
+                    }
+                }
+            }
+            // While this waited, the writer before may have completed the
+            // upload (its data renamed away) or the upload may have been
+            // removed: only a lock on the file still in `incoming/` counts.
+            let held = file
+                .metadata()
+                .map_err(SpoolError::io("inspect upload data"))?;
+            match fs::symlink_metadata(&path) {
+                Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => {
+                    return Ok(Some(Writer {
+                        spool: self,
+                        id: id.clone(),
+                        file,
+                    }));
+                }
+                Ok(_) => continue,
+                Err(e) if missing(&e) => return Ok(None),
+                Err(e) => return Err(SpoolError::io("inspect upload data")(e)),
+            }
+        }
+    }
+
+    /// Whether a [`Writer`] holds the incoming upload `id` now (gc leaves
+    /// such an upload alone whatever its age).
+    fn is_being_written(&self, id: &Id) -> bool {
+        let Ok(file) = open_nofollow(&self.data_path(INCOMING, id)) else {
+            return false;
+        };
+        matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock))
     }
 
     /// A scratch area for files whose id or validity is not known yet.
@@ -533,6 +614,18 @@ impl Locked<'_> {
     pub fn complete(&self, record: &mut Record) -> Result<(), SpoolError> {
         let data = self.spool.data_path(INCOMING, &self.id);
         let data_file = open_nofollow(&data).map_err(SpoolError::io("store upload data"))?;
+        // Bytes past the length (a refused chunk written before its checksum
+        // failed, with a length fixed later) are not the upload's.
+        if let Some(size) = record.size
+            && data_file.metadata().is_ok_and(|m| m.len() > size)
+        {
+            OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&data)
+                .and_then(|f| f.set_len(size))
+                .map_err(SpoolError::io("store upload data"))?;
+        }
         record.complete = true;
         record.updated = unix_now();
         let staged = self.spool.stage_record_after(record, || {
@@ -624,6 +717,7 @@ impl Locked<'_> {
         let record = match self.entry()? {
             Entry::Absent => return Ok(Claimed::Unknown),
             Entry::Incoming(_) => return Ok(Claimed::Incomplete),
+            Entry::Complete(r) if r.partial => return Ok(Claimed::Partial),
             Entry::Complete(r) => r,
         };
         move_file(&self.spool.data_path(COMPLETE, &self.id), dest)?;
@@ -634,6 +728,73 @@ impl Locked<'_> {
         }
         self.remove_state(COMPLETE)?;
         Ok(Claimed::Done(Box::new(record)))
+    }
+}
+
+/// The one writer of an incoming upload ([`Spool::writer`]).
+pub struct Writer<'s> {
+    spool: &'s Spool,
+    id: Id,
+    /// The data file, `flock`ed for as long as this lives.
+    file: File,
+}
+
+impl Writer<'_> {
+    /// Appends at most `max` bytes from `src` at `offset`, then makes them
+    /// durable. The caller has checked under the id's lock that `offset` is
+    /// the upload's recorded `received`.
+    ///
+    /// With `record_progress`, the bytes are also made durable and
+    /// `received` advanced in the record (under the id's lock, for a moment)
+    /// every [`PROGRESS_BYTES`] or [`PROGRESS_EVERY`], and once more with
+    /// what arrived when `src` fails: a stream cut at 90 % resumes at 90 %.
+    /// The recorded offset never covers a byte that is not durable. Returns
+    /// what was written and the offset recorded last (`offset` if none);
+    /// on an error the record already holds whatever was recorded.
+    pub fn append(
+        &self,
+        offset: u64,
+        max: u64,
+        src: &mut dyn Read,
+        record_progress: bool,
+    ) -> Result<(Written, u64), (WriteError, u64)> {
+        let mut recorded = offset;
+        let mut record = |end: u64| -> Result<(), SpoolError> {
+            self.file
+                .sync_data()
+                .map_err(SpoolError::io("store upload data"))?;
+            self.record_received(recorded, end)?;
+            recorded = end;
+            Ok(())
+        };
+        let copied = copy_bounded(
+            src,
+            &self.file,
+            offset,
+            max,
+            record_progress.then_some(&mut record as &mut dyn FnMut(u64) -> Result<(), SpoolError>),
+        );
+        let written = match copied {
+            Ok(w) => w,
+            Err(e) => return Err((e, recorded)),
+        };
+        match self.file.sync_data() {
+            Ok(()) => Ok((written, recorded)),
+            Err(e) => Err((SpoolError::io("store upload data")(e).into(), recorded)),
+        }
+    }
+
+    /// Advances the record's `received` from `from` to `to`, under the lock.
+    fn record_received(&self, from: u64, to: u64) -> Result<(), SpoolError> {
+        let lock = self.spool.lock(&self.id)?;
+        match lock.entry()? {
+            Entry::Incoming(mut r) if r.received == from => {
+                r.received = to;
+                r.updated = unix_now();
+                lock.save(&r)
+            }
+            _ => Err(SpoolError::Gone),
+        }
     }
 }
 
@@ -664,9 +825,28 @@ impl Scratch<'_> {
             .spool
             .in_layout(|| create_new(&path))
             .map_err(SpoolError::io("create upload data"))?;
-        let written = copy_bounded(src, &file, 0, max);
+        let written = copy_bounded(src, &file, 0, max, None);
         self.files.push((path, file));
         written
+    }
+
+    /// Writes the upload itself as the concatenation of `parts`, in order,
+    /// with `copy_file_range` (std's `io::copy` between two files uses it):
+    /// the kernel copies, or shares the extents where the filesystem has
+    /// reflinks, and memory stays flat. Returns the length.
+    pub fn assemble(&mut self, parts: &[File]) -> Result<u64, SpoolError> {
+        let path = self.base.clone();
+        let file = self
+            .spool
+            .in_layout(|| create_new(&path))
+            .map_err(SpoolError::io("create upload data"))?;
+        self.files.push((path, file));
+        let mut out = &self.files[0].1;
+        let mut total = 0u64;
+        for mut part in parts {
+            total += io::copy(&mut part, &mut out).map_err(SpoolError::io("assemble an upload"))?;
+        }
+        Ok(total)
     }
 
     /// Reopens the main file for reading.
@@ -738,15 +918,24 @@ fn remove_if_present(path: &Path) -> Result<bool, SpoolError> {
     }
 }
 
+/// Copies at most `max` bytes from `src` to `dst` at `offset`. With
+/// `progress`, it is called with the end offset of what was written every
+/// [`PROGRESS_BYTES`] or [`PROGRESS_EVERY`] (it makes those bytes durable
+/// and records them), and when `src` fails, after what arrived before the
+/// failure is written: bytes that arrived are kept. Without it, a failing
+/// `src` stores nothing the caller will record.
 fn copy_bounded(
     src: &mut dyn Read,
     dst: &File,
     offset: u64,
     max: u64,
+    mut progress: Option<&mut dyn FnMut(u64) -> Result<(), SpoolError>>,
 ) -> Result<Written, WriteError> {
     let mut buf = vec![0u8; FIRST_COPY_BUFFER];
     let mut done = 0u64;
     let mut handed_to_disk = 0u64;
+    let mut reported = 0u64;
+    let mut reported_at = Instant::now();
     loop {
         if done > 0 && buf.len() < COPY_BUFFER {
             buf = vec![0u8; COPY_BUFFER];
@@ -766,9 +955,23 @@ fn copy_bounded(
                 }
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // What was read is not stored: the request fails as a whole
-                // and nothing records these bytes.
-                Err(e) => return Err(WriteError::Source(e)),
+                // Without progress, what was read is not stored: the request
+                // fails as a whole and nothing records these bytes. With it,
+                // what arrived is kept and recorded.
+                Err(e) => {
+                    if let Some(record) = progress.as_mut() {
+                        let take = (filled as u64).min(max - done) as usize;
+                        if take > 0 {
+                            dst.write_all_at(&buf[..take], offset + done)
+                                .map_err(SpoolError::io("write upload data"))?;
+                            done += take as u64;
+                        }
+                        if done > reported {
+                            record(offset + done)?;
+                        }
+                    }
+                    return Err(WriteError::Source(e));
+                }
             }
         }
         let take = (filled as u64).min(max - done) as usize;
@@ -779,6 +982,14 @@ fn copy_bounded(
             if done - handed_to_disk >= WRITEBACK_STEP {
                 crate::sys::start_writeback(dst, offset + handed_to_disk, done - handed_to_disk);
                 handed_to_disk = done;
+            }
+            if let Some(record) = progress.as_mut()
+                && (done - reported >= PROGRESS_BYTES || reported_at.elapsed() >= PROGRESS_EVERY)
+                && !(take < filled || ended)
+            {
+                record(offset + done)?;
+                reported = done;
+                reported_at = Instant::now();
             }
         }
         if take < filled || ended {

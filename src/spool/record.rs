@@ -95,6 +95,13 @@ pub struct Record {
     /// tus: `Upload-Metadata` exactly as received, echoed by `HEAD`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_metadata: Option<String>,
+    /// tus: a partial upload (`Upload-Concat: partial`), a piece of a final
+    /// upload to come; never claimed itself.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub partial: bool,
+    /// tus: `Upload-Concat` of a final upload as received (`final;<urls>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concat: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -120,12 +127,14 @@ impl Record {
             variants: Vec::new(),
             defer_length: false,
             upload_metadata: None,
+            partial: false,
+            concat: None,
         }
     }
 
     /// The JSON object `upspool info` and `claim` print.
     pub fn info_json(&self) -> Value {
-        serde_json::json!({
+        let mut info = serde_json::json!({
             "id": self.id,
             "name": self.name,
             "size": self.size,
@@ -137,7 +146,15 @@ impl Record {
             "updated": self.updated,
             "metadata": self.metadata,
             "variants": self.variants.iter().map(|v| serde_json::json!({"name": v.name, "size": v.size})).collect::<Vec<_>>(),
-        })
+        });
+        // tus's concatenation, shown only where it applies.
+        if self.partial {
+            info["partial"] = Value::Bool(true);
+        }
+        if let Some(c) = &self.concat {
+            info["concat"] = Value::String(c.clone());
+        }
+        info
     }
 }
 

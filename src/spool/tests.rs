@@ -326,3 +326,156 @@ fn a_stale_incoming_record_beside_a_complete_upload_is_ignored_then_swept() {
     assert_eq!(names(&spool, INCOMING), Vec::<String>::new());
     assert!(matches!(spool.lookup(&id).unwrap(), Entry::Complete(_)));
 }
+
+/// A tus-style upload of `size` bytes, created empty.
+fn start_stream(spool: &Spool, id: &Id, size: u64) {
+    let mut r = Record::new(id, Protocol::Tus);
+    r.size = Some(size);
+    spool.lock(id).unwrap().create(&r).unwrap();
+}
+
+fn received(spool: &Spool, id: &Id) -> u64 {
+    match spool.lookup(id).unwrap() {
+        Entry::Incoming(r) | Entry::Complete(r) => r.received,
+        Entry::Absent => panic!("absent"),
+    }
+}
+
+/// A source that yields `data` and then fails, like a connection cut.
+struct CutShort<'a>(&'a [u8]);
+
+impl Read for CutShort<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.0.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::ConnectionReset, "cut"));
+        }
+        let n = buf.len().min(self.0.len()).min(100_000);
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_writer_is_alone_and_others_wait_or_are_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&dir.path().join("spool"), Duration::from_millis(200)).unwrap();
+    let id = Id::parse("one-writer").unwrap();
+    start_stream(&spool, &id, 10);
+    let first = spool.writer(&id).unwrap().expect("incoming");
+    // gc leaves an upload being written alone, however old it looks.
+    std::thread::sleep(Duration::from_millis(20));
+    let policy = GcPolicy {
+        incomplete_after: Duration::ZERO,
+        complete_after: Duration::from_secs(3600),
+        sample: None,
+    };
+    assert_eq!(spool.gc(&policy).unwrap().busy, 1);
+    assert!(matches!(spool.lookup(&id).unwrap(), Entry::Incoming(_)));
+    let started = Instant::now();
+    assert!(matches!(spool.writer(&id), Err(SpoolError::Busy)));
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    // An upload whose id shares the lock file's name is not held up.
+    let other = Id::parse("two-writer").unwrap();
+    assert_eq!(other.lock_name(), id.lock_name());
+    start_stream(&spool, &other, 3);
+    let w = spool.writer(&other).unwrap().expect("incoming");
+    w.append(0, 3, &mut &b"abc"[..], true).unwrap();
+    drop(first);
+    assert!(spool.writer(&id).unwrap().is_some());
+    // Gone: no writer.
+    spool.lock(&id).unwrap().remove().unwrap();
+    assert!(spool.writer(&id).unwrap().is_none());
+}
+
+#[test]
+fn a_cut_stream_keeps_and_records_what_arrived() {
+    let (_dir, spool) = spool();
+    let id = Id::parse("cut-stream").unwrap();
+    let data = payload(20 * 1024 * 1024);
+    start_stream(&spool, &id, data.len() as u64);
+    let w = spool.writer(&id).unwrap().unwrap();
+    let arrived = 13 * 1024 * 1024 + 12_345;
+    let (e, recorded) = w
+        .append(0, data.len() as u64, &mut CutShort(&data[..arrived]), true)
+        .unwrap_err();
+    assert!(matches!(e, WriteError::Source(_)));
+    assert_eq!(recorded, arrived as u64);
+    assert_eq!(received(&spool, &id), arrived as u64);
+    // Without recording, a cut stream records nothing.
+    let id2 = Id::parse("cut-quiet").unwrap();
+    start_stream(&spool, &id2, data.len() as u64);
+    let w2 = spool.writer(&id2).unwrap().unwrap();
+    let (_, recorded) = w2
+        .append(0, data.len() as u64, &mut CutShort(&data[..arrived]), false)
+        .unwrap_err();
+    assert_eq!((recorded, received(&spool, &id2)), (0, 0));
+}
+
+#[test]
+fn progress_is_recorded_every_8_mib_while_streaming() {
+    let (_dir, spool) = spool();
+    let id = Id::parse("progress").unwrap();
+    let data = payload(17 * 1024 * 1024);
+    start_stream(&spool, &id, data.len() as u64);
+    let w = spool.writer(&id).unwrap().unwrap();
+    let (written, recorded) = w
+        .append(0, data.len() as u64, &mut &data[..], true)
+        .unwrap();
+    assert_eq!(written.len, data.len() as u64);
+    // Two steps of 8 MiB were recorded; the tail is the caller's to record.
+    assert!(
+        recorded >= 16 * 1024 * 1024 && recorded < data.len() as u64,
+        "{recorded}"
+    );
+    assert_eq!(received(&spool, &id), recorded);
+}
+
+#[test]
+fn progress_stops_when_the_upload_is_removed() {
+    let (_dir, spool) = spool();
+    let id = Id::parse("removed-mid").unwrap();
+    let data = payload(9 * 1024 * 1024);
+    start_stream(&spool, &id, data.len() as u64);
+    let w = spool.writer(&id).unwrap().unwrap();
+    spool.lock(&id).unwrap().remove().unwrap();
+    let (e, _) = w
+        .append(0, data.len() as u64, &mut &data[..], true)
+        .unwrap_err();
+    assert!(matches!(e, WriteError::Spool(SpoolError::Gone)), "{e:?}");
+    assert_eq!(spool.lookup(&id).unwrap(), Entry::Absent);
+}
+
+#[test]
+fn assembly_concatenates_in_order_and_claim_refuses_partials() {
+    let (dir, spool) = spool();
+    let mut files = Vec::new();
+    let mut whole = Vec::new();
+    for (n, len) in [(1u8, 70_000usize), (2, 0), (3, 1_234_567)] {
+        let part = Id::parse(&format!("part-{n}")).unwrap();
+        let bytes: Vec<u8> = payload(len).into_iter().map(|b| b ^ n).collect();
+        let mut r = Record::new(&part, Protocol::Tus);
+        r.partial = true;
+        let mut scratch = spool.scratch().unwrap();
+        scratch.write_file(&mut &bytes[..], len as u64).unwrap();
+        spool.lock(&part).unwrap().install(scratch, &mut r).unwrap();
+        let dest = dir.path().join(format!("claimed-{n}"));
+        assert!(matches!(
+            spool.lock(&part).unwrap().claim(&dest).unwrap(),
+            Claimed::Partial
+        ));
+        files.push(spool.open_complete(&part).unwrap().unwrap().1);
+        whole.extend_from_slice(&bytes);
+    }
+    let mut scratch = spool.scratch().unwrap();
+    assert_eq!(scratch.assemble(&files).unwrap(), whole.len() as u64);
+    let id = Id::parse("final").unwrap();
+    let mut r = Record::new(&id, Protocol::Tus);
+    spool.lock(&id).unwrap().install(scratch, &mut r).unwrap();
+    let dest = dir.path().join("final");
+    assert!(matches!(
+        spool.lock(&id).unwrap().claim(&dest).unwrap(),
+        Claimed::Done(_)
+    ));
+    assert!(fs::read(&dest).unwrap() == whole);
+}
