@@ -1256,6 +1256,40 @@ fn tus_34_patch_does_not_block_other_uploads(m: Mode) {
     assert_claimed(&sb, &a, &slow);
 }
 
+/// TUS-25 (§9) a termination racing a PATCH of the same upload: 204; the
+/// PATCH fails cleanly (409, 404 or 423) and nothing of the upload is left.
+fn tus_25_termination_racing_a_patch(m: Mode) {
+    let sb = Sandbox::new(m);
+    let data = large_bytes(1 << 20, 125);
+    let id = created(&sb, &create_req(data.len()));
+    let (patched, deleted) = std::thread::scope(|s| {
+        // 64 KiB every 100 ms: 1.6 s, progress recorded on the way.
+        let streaming = s.spawn(|| {
+            sb.stream(
+                &patch(&id, 0, &data),
+                64 << 10,
+                std::time::Duration::from_millis(100),
+                Ending::Whole,
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_millis(1200));
+        let deleted = sb.send(&tus("DELETE").path(&format!("/{id}")));
+        (streaming.join().unwrap(), deleted)
+    });
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+    let r = patched.expect("an answer to the PATCH");
+    assert!(
+        matches!(r.status, 409 | 404 | 423),
+        "the PATCH: {} {}",
+        r.status,
+        r.text()
+    );
+    assert_refused(&sb, &head(&id), 404);
+    sb.assert_absent(&id);
+    assert_eq!(spool_entries(&sb), Vec::<String>::new());
+    sb.assert_nothing_escapes();
+}
+
 /// TUS-35 CORS: the preflight allows the tus headers and methods and
 /// carries discovery; answers expose the tus headers.
 fn tus_35_cors(m: Mode) {
@@ -1450,6 +1484,7 @@ in_every_mode!(
     tus_23_interrupted_checksummed_patch_keeps_nothing,
     tus_24_unknown_checksum_algorithm,
     tus_25_termination,
+    tus_25_termination_racing_a_patch,
     tus_26_concatenation,
     tus_27_bad_finals,
     tus_28_claim_of_partial,
