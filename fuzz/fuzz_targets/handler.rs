@@ -38,13 +38,14 @@ fn lab() -> &'static Lab {
 }
 
 const METHODS: [&str; 8] = ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "PUT", "BREW"];
-const HEADERS: [&str; 11] = ["content-type", "upload-offset", "upload-length", "upload-name", "origin", "x-requested-with", "access-control-request-method", "x-mime-type", "tus-resumable", "upload-metadata", "upload-defer-length"];
+const HEADERS: [&str; 17] = ["content-type", "upload-offset", "upload-length", "upload-name", "origin", "x-requested-with", "access-control-request-method", "x-mime-type", "tus-resumable", "upload-metadata", "upload-defer-length", "upload-checksum", "upload-concat", "upload-draft-interop-version", "upload-complete", "upload-incomplete", "content-disposition"];
 
 fuzz_target!(|data: &[u8]| {
     // Layout: method byte, then lines separated by '\n': path_info, query, up to
-    // eleven header values (tus's among them); the rest is the body.
+    // seventeen header values (tus's and the IETF draft's among them); the
+    // rest is the body.
     let Some((&m, rest)) = data.split_first() else { return };
-    let mut fields = rest.splitn(14, |&b| b == b'\n');
+    let mut fields = rest.splitn(HEADERS.len() + 3, |&b| b == b'\n');
     let path_info = String::from_utf8_lossy(fields.next().unwrap_or_default()).into_owned();
     let query = String::from_utf8_lossy(fields.next().unwrap_or_default()).into_owned();
     let mut headers = HeaderMap::new();

@@ -83,15 +83,21 @@ fn content_disposition_text(kind: &str, name: &str) -> String {
             }
         })
         .collect();
-    let mut encoded = String::new();
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-            encoded.push(b as char);
+    let encoded = percent_encode(name, b"!#$&+-.^_`|~");
+    format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+/// `text` with every byte but ASCII letters, digits and `keep` as `%XX`.
+pub(super) fn percent_encode(text: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
+            out.push(b as char);
         } else {
-            encoded.push_str(&format!("%{b:02X}"));
+            out.push_str(&format!("%{b:02X}"));
         }
     }
-    format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+    out
 }
 
 #[cfg(test)]

@@ -280,37 +280,18 @@ impl Spool {
                         .open(&path)
                 })
                 .map_err(SpoolError::io("open a lock file"))?;
-            loop {
-                match file.try_lock() {
-                    Ok(()) => break,
-                    Err(fs::TryLockError::WouldBlock) => match deadline {
-                        Some(d) if Instant::now() < d => {
-                            std::thread::sleep(pause);
-                            pause = (pause * 2).min(Duration::from_millis(20));
-                        }
-                        _ => return Ok(None),
-                    },
-                    Err(fs::TryLockError::Error(e)) => {
-                        return Err(SpoolError::io("lock an upload")(e));
-                    }
-                }
-            }
-            // Lock files are never removed by upspool, but an operator may clean
-            // the directory: only a lock on the file still at `path` counts.
-            let held = file
-                .metadata()
-                .map_err(SpoolError::io("inspect a lock file"))?;
-            match fs::symlink_metadata(&path) {
-                Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => {
+            match flock_at(&file, &path, deadline, &mut pause)? {
+                Flock::Held => {
                     return Ok(Some(Locked {
                         spool: self,
                         id: id.clone(),
                         _file: file,
                     }));
                 }
-                Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(SpoolError::io("inspect a lock file")(e)),
+                Flock::Busy => return Ok(None),
+                // Lock files are never removed by upspool, but an operator
+                // may clean the directory: lock the file now at `path`.
+                Flock::Moved { .. } => continue,
             }
         }
     }
@@ -411,36 +392,20 @@ impl Spool {
                 Err(e) if missing(&e) => return Ok(None),
                 Err(e) => return Err(SpoolError::io("open upload data")(e)),
             };
-            loop {
-                match file.try_lock() {
-                    Ok(()) => break,
-                    Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                        std::thread::sleep(pause);
-                        pause = (pause * 2).min(Duration::from_millis(50));
-                    }
-                    Err(fs::TryLockError::WouldBlock) => return Err(SpoolError::Busy),
-                    Err(fs::TryLockError::Error(e)) => {
-                        return Err(SpoolError::io("lock upload data")(e));
-                    }
-                }
-            }
             // While this waited, the writer before may have completed the
             // upload (its data renamed away) or the upload may have been
             // removed: only a lock on the file still in `incoming/` counts.
-            let held = file
-                .metadata()
-                .map_err(SpoolError::io("inspect upload data"))?;
-            match fs::symlink_metadata(&path) {
-                Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => {
+            match flock_at(&file, &path, Some(deadline), &mut pause)? {
+                Flock::Held => {
                     return Ok(Some(Writer {
                         spool: self,
                         id: id.clone(),
                         file,
                     }));
                 }
-                Ok(_) => continue,
-                Err(e) if missing(&e) => return Ok(None),
-                Err(e) => return Err(SpoolError::io("inspect upload data")(e)),
+                Flock::Busy => return Err(SpoolError::Busy),
+                Flock::Moved { gone: true } => return Ok(None),
+                Flock::Moved { gone: false } => continue,
             }
         }
     }
@@ -870,6 +835,48 @@ impl Drop for Scratch<'_> {
                 let _ = fs::remove_file(path);
             }
         }
+    }
+}
+
+/// How [`flock_at`] ended.
+enum Flock {
+    /// Locked, and the path still names the locked file.
+    Held,
+    /// Another holder kept it past the deadline.
+    Busy,
+    /// Locked, but the path names another file now, or nothing (`gone`).
+    Moved { gone: bool },
+}
+
+/// Takes an exclusive `flock` on `file`, opened from `path`, retrying with
+/// a growing pause until `deadline` (`None`: one try), then checks that
+/// `path` still names the same file (device and inode): a lock on a file
+/// that was renamed or removed meanwhile protects nothing.
+fn flock_at(
+    file: &File,
+    path: &Path,
+    deadline: Option<Instant>,
+    pause: &mut Duration,
+) -> Result<Flock, SpoolError> {
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) => match deadline {
+                Some(d) if Instant::now() < d => {
+                    std::thread::sleep(*pause);
+                    *pause = (*pause * 2).min(Duration::from_millis(20));
+                }
+                _ => return Ok(Flock::Busy),
+            },
+            Err(fs::TryLockError::Error(e)) => return Err(SpoolError::io("take a lock")(e)),
+        }
+    }
+    let held = file.metadata().map_err(SpoolError::io("inspect a lock"))?;
+    match fs::symlink_metadata(path) {
+        Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => Ok(Flock::Held),
+        Ok(_) => Ok(Flock::Moved { gone: false }),
+        Err(e) if missing(&e) => Ok(Flock::Moved { gone: true }),
+        Err(e) => Err(SpoolError::io("inspect a lock")(e)),
     }
 }
 

@@ -367,14 +367,7 @@ fn create(h: &Handler, wire: Wire, request: Request<'_>) -> Outcome {
 /// `<SCRIPT_NAME>/<id>`, percent-encoding anything but unreserved
 /// characters and `/` in the script name.
 fn location(script: &str, id: &Id) -> Result<HeaderValue, Failure> {
-    let mut out = String::new();
-    for b in script.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
+    let mut out = super::download::percent_encode(script, b"-._~/");
     out.push('/');
     out.push_str(id.as_str());
     HeaderValue::try_from(out).map_err(|_| {
@@ -614,7 +607,13 @@ fn write(
         }
     };
     drop(body);
-    let done = finish(h, id, recorded, received + written)?;
+    let done = finish(
+        h,
+        id,
+        recorded,
+        received + written,
+        append.completes == Some(true),
+    )?;
     if written > 0 {
         log::info(format_args!(
             "tus: {written} bytes for {id} at {received} in {:.1} ms",
@@ -667,8 +666,10 @@ fn conflict(offset: u64, stored: u64) -> Failure {
 }
 
 /// Advances the offset from `from` (what is recorded now) to `to` under
-/// the lock; completes the upload when it reaches the length.
-fn finish(h: &Handler, id: &Id, from: u64, to: u64) -> Result<(u64, Record), Failure> {
+/// the lock; completes the upload when it reaches the length. `last`: the
+/// request said it completes the upload (IETF), so a length still unknown
+/// (a body without `Content-Length`) is what arrived.
+fn finish(h: &Handler, id: &Id, from: u64, to: u64, last: bool) -> Result<(u64, Record), Failure> {
     let lock = h.spool.lock(id).map_err(Failure::from)?;
     let mut record = match lock.entry().map_err(Failure::from)? {
         Entry::Incoming(r) => r,
@@ -685,6 +686,9 @@ fn finish(h: &Handler, id: &Id, from: u64, to: u64) -> Result<(u64, Record), Fai
     }
     record.received = to;
     record.updated = unix_now();
+    if last && record.size.is_none() {
+        record.size = Some(to);
+    }
     if record.size == Some(to) {
         let started = std::time::Instant::now();
         lock.complete(&mut record).map_err(Failure::from)?;
