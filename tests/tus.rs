@@ -778,7 +778,8 @@ fn tus_23_checksum_mismatch(m: Mode) {
         // The digest of other bytes (one more).
         let wrong = checksum(algorithm, &data[10_000..20_001]);
         let req = patch(&id, 10_000, chunk).header("Upload-Checksum", &wrong);
-        assert_refused(&sb, &req, 460);
+        let r = assert_refused(&sb, &req, 460);
+        assert_eq!(r.reason, "Checksum Mismatch");
         assert_eq!(head_offset(&sb, &id), 10_000, "{algorithm}");
         assert_eq!(sb.info(&id).unwrap()["received"], 10_000);
     }
@@ -1127,6 +1128,8 @@ fn tus_32_ietf_v3(m: Mode) {
             .body(data[15_000..].to_vec()),
     );
     assert_answer(&r, 204, 35_000);
+    assert_eq!(r.header("Upload-Incomplete"), Some("?0"));
+    assert!(r.header("Upload-Complete").is_none(), "{:?}", r.headers);
     let r = sb.send(&ietf("HEAD", "3").path(&format!("/{id}")));
     assert_answer(&r, 204, 35_000);
     assert_eq!(r.header("Upload-Incomplete"), Some("?0"));
