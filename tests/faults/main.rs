@@ -124,7 +124,7 @@ impl Responder {
         });
     }
 
-    /// The running server's address (`unix:/path` for FastCGI).
+    /// The running `serve`'s address.
     fn addr(&self) -> &str {
         &self.server.as_ref().expect("a running server").addr
     }

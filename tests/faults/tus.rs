@@ -203,6 +203,73 @@ fn cgi_exchange_slow(sb: &Sandbox, req: &Req, pieces: usize, pause: Duration) ->
     parse_cgi_answer(&out.stdout)
 }
 
+/// One request to `upspool serve` at `addr`, its body written slowly as
+/// above; the answer read to the end (`Connection: close`).
+fn http_exchange_slow(addr: &str, req: &Req, pieces: usize, pause: Duration) -> Resp {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut head = format!(
+        "{} /upload{} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        req.method,
+        req.path_info,
+        req.body.len()
+    );
+    for (name, value) in &req.headers {
+        head.push_str(&format!("{name}: {}\r\n", String::from_utf8_lossy(value)));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let mut writer = s.try_clone().unwrap();
+    let body = req.body.clone();
+    let sender = std::thread::spawn(move || {
+        let step = body.len().div_ceil(pieces.max(1)).max(1);
+        for (n, piece) in body.chunks(step).enumerate() {
+            if n > 0 {
+                std::thread::sleep(pause);
+            }
+            if writer.write_all(piece).is_err() {
+                return;
+            }
+        }
+    });
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let _ = sender.join();
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(&raw)));
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut status_line = lines.next().unwrap().splitn(3, ' ').skip(1);
+    let status = status_line.next().unwrap().parse().unwrap();
+    let reason = status_line.next().unwrap_or("").to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.to_owned(), v.trim().to_owned()))
+        .collect();
+    let length = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .map_or(raw.len() - end - 4, |(_, v)| v.parse().unwrap());
+    let body = raw[end + 4..][..length.min(raw.len() - end - 4)].to_vec();
+    Resp {
+        status,
+        reason,
+        headers,
+        body,
+    }
+}
+
+/// `req` in the sandbox's mode, its body written slowly.
+fn send_slow(sb: &Sandbox, req: &Req, pieces: usize, pause: Duration) -> Resp {
+    match sb.mode {
+        Mode::Cgi => cgi_exchange_slow(sb, req, pieces, pause),
+        Mode::FastCgi => fastcgi_exchange(sb.http_addr(), req, pieces, pause),
+        Mode::Http => http_exchange_slow(sb.http_addr(), req, pieces, pause),
+    }
+}
+
 /// Where the kill test's requests go: a CGI process per request, or a
 /// FastCGI / `serve` process that is killed and started again.
 enum Front {
@@ -252,7 +319,12 @@ impl Front {
         match self {
             Front::Cgi(sb) => sb.send(req),
             Front::Server(r) if r.serve => http_exchange(r.addr(), "/upload", req),
-            Front::Server(r) => fastcgi_exchange(r.addr(), req, 1, Duration::ZERO),
+            Front::Server(r) => fastcgi_exchange(
+                &format!("unix:{}", r.socket.display()),
+                req,
+                1,
+                Duration::ZERO,
+            ),
         }
     }
 
@@ -344,8 +416,8 @@ fn head_offset_of(front: &Front, id: &str) -> usize {
 
 /// The first `offset` bytes of the incoming upload's data file are the
 /// source's: the recorded offset covers nothing that was not stored.
-fn assert_prefix_stored(sb: &Sandbox, id: &str, offset: usize, data: &[u8], round: usize) {
-    let stored = std::fs::read(sb.spool.join("incoming").join(id)).unwrap();
+fn assert_prefix_stored(spool: &Path, id: &str, offset: usize, data: &[u8], round: usize) {
+    let stored = std::fs::read(spool.join("incoming").join(id)).unwrap();
     assert!(
         stored.len() >= offset,
         "round {round}: the offset {offset} covers more than the {} bytes on disk",
@@ -377,7 +449,7 @@ fn assert_claimed(sb: &Sandbox, id: &str, data: &[u8]) {
 /// kill -9 at random points of one whole-file PATCH, 50 times, each time
 /// resuming from HEAD's offset: HEAD never goes back, never covers a byte
 /// that was not sent, and the stored prefix is always the source's; every
-/// tenth round pauses over a second mid-body and sees the offset advance
+/// fifth round pauses over a second mid-body and sees the offset advance
 /// while the PATCH still streams (the 1 s rule); at the end the claimed
 /// file is byte-identical.
 fn kill_9_mid_patch_50_times_then_resume(mut front: Front, seed: u64) {
@@ -395,7 +467,7 @@ fn kill_9_mid_patch_50_times_then_resume(mut front: Front, seed: u64) {
             front.name()
         );
         assert!(offset < size, "round {round}: complete without the last bytes");
-        assert_prefix_stored(front.sb(), &id, offset, &data, round);
+        assert_prefix_stored(&front.sb().spool, &id, offset, &data, round);
         if offset > 0 {
             above_zero += 1;
         }
@@ -404,7 +476,7 @@ fn kill_9_mid_patch_50_times_then_resume(mut front: Front, seed: u64) {
         }
         let rest = &data[offset..];
         let req = tus_patch(&id, offset, &[]).declare(rest.len() as u64);
-        let timed = round % 10 == 2 && rest.len() > 2 * MIB;
+        let timed = round % 5 == 2 && rest.len() > 2 * MIB;
         let cut = if timed {
             rng.next((rest.len() - MIB) as u64) as usize
         } else {
@@ -448,7 +520,7 @@ fn kill_9_mid_patch_50_times_then_resume(mut front: Front, seed: u64) {
         known = offset;
     }
     let offset = head_offset_of(&front, &id);
-    assert_prefix_stored(front.sb(), &id, offset, &data, 50);
+    assert_prefix_stored(&front.sb().spool, &id, offset, &data, 50);
     let r = front.send(&tus_patch(&id, offset, &data[offset..]));
     assert_eq!(r.status, 204, "{}\n{}", r.text(), front.log());
     assert_eq!(offset_of(&r), size);
@@ -485,9 +557,11 @@ fn tus_cgi_kill_9_mid_patch_50_times_then_resume() {
     kill_9_mid_patch_50_times_then_resume(Front::Cgi(sb), 23);
 }
 
-/// A disk that fills up in the middle of a PATCH: 507 with a text/plain
-/// sentence; what an earlier PATCH stored stays; once space is freed, HEAD
-/// then a PATCH from its offset completes the upload byte-identical.
+/// A disk that fills up in the middle of a slow PATCH: 507 with a
+/// text/plain sentence; what an earlier PATCH stored stays, and so does
+/// what the failing PATCH recorded before the disk filled (the 1 s rule);
+/// once space is freed, HEAD then a PATCH from its offset completes the
+/// upload byte-identical.
 fn tus_disk_full_mid_patch(mode: Mode) {
     let holder = tempfile::tempdir().unwrap();
     let mnt = holder.path().join("small");
@@ -502,16 +576,24 @@ fn tus_disk_full_mid_patch(mode: Mode) {
     let first = 512 * 1024;
     let r = sb.send(&tus_patch(&id, 0, &data[..first]));
     assert_eq!(r.status, 204, "{}", r.text());
-    // Fill the disk, then free about 1 MiB: the rest does not fit.
+    // Fill the disk, then free 2 MiB: the rest (2.5 MiB) does not fit.
     let filler = mnt.join("filler");
     {
         let mut f = std::fs::File::create(&filler).unwrap();
         let block = vec![0u8; 64 * 1024];
         while f.write_all(&block).is_ok() {}
         let len = f.metadata().unwrap().len();
-        f.set_len(len.saturating_sub(MIB as u64)).unwrap();
+        f.set_len(len.saturating_sub(2 * MIB as u64)).unwrap();
     }
-    let r = sb.send(&tus_patch(&id, first, &data[first..]));
+    // The rest in five pieces 0.6 s apart: the third arrives 1.2 s into
+    // the PATCH and fits, so the offset is recorded past the first two;
+    // the fourth or fifth finds the disk full.
+    let r = send_slow(
+        &sb,
+        &tus_patch(&id, first, &data[first..]),
+        5,
+        Duration::from_millis(600),
+    );
     assert_eq!(
         (r.status, r.reason.as_str()),
         (507, "Insufficient Storage"),
@@ -535,11 +617,16 @@ fn tus_disk_full_mid_patch(mode: Mode) {
     let h = sb.send(&tus_head(&id));
     assert_eq!(h.status, 200);
     let offset = offset_of(&h);
+    let piece = (size - first).div_ceil(5);
     assert!(
-        (first..size).contains(&offset),
-        "after the full disk, HEAD says {offset}"
+        (first + 2 * piece..size).contains(&offset),
+        "after the full disk, HEAD says {offset}: what arrived over 1 s before is lost \
+         (it had {first}, then {} more arrived before the disk filled)\n{}",
+        2 * piece,
+        sb.server_log()
     );
-    assert_prefix_stored(&sb, &id, offset, &data, 0);
+    assert_prefix_stored(&spool, &id, offset, &data, 0);
+    eprintln!("{mode:?}: 507 after a slow PATCH from {first}; HEAD then says {offset} of {size}");
     assert_eq!(sb.info(&id).unwrap()["complete"], false);
     // Still full: the same again, nothing lost.
     let r = sb.send(&tus_patch(&id, offset, &data[offset..]));
