@@ -31,7 +31,11 @@ fn protocol_of(n: usize) -> usize {
 /// A tus 1.0 request on `<endpoint>/<id>` (or the endpoint itself).
 fn tus(method: &str, id: &str) -> Req {
     let r = Req::new(method).header("Tus-Resumable", "1.0.0");
-    if id.is_empty() { r } else { r.path(&format!("/{id}")) }
+    if id.is_empty() {
+        r
+    } else {
+        r.path(&format!("/{id}"))
+    }
 }
 
 /// A tus creation answered 201 with the expected `Upload-Offset`; the id
@@ -168,7 +172,10 @@ fn upload(site: &Site, n: usize) -> (String, Vec<u8>) {
                 n,
                 &tus("POST", "")
                     .header("Upload-Length", size.to_string())
-                    .header("Upload-Metadata", "filename dHVzLmJpbg==,filetype YXBwbGljYXRpb24vb2N0ZXQtc3RyZWFt"),
+                    .header(
+                        "Upload-Metadata",
+                        "filename dHVzLmJpbg==,filetype YXBwbGljYXRpb24vb2N0ZXQtc3RyZWFt",
+                    ),
                 0,
             );
             tus_patches(site, n, &id, &data, 0, 3);
@@ -288,7 +295,11 @@ fn ten_thousand_mixed_uploads_at_concurrency_64() {
     // Zero lost, in every protocol.
     for (p, name) in PROTOCOLS.iter().enumerate() {
         let sent = (0..UPLOADS).filter(|&n| protocol_of(n) == p).count();
-        assert_eq!(counts[p], sent, "{name}: {sent} sent, {} verified", counts[p]);
+        assert_eq!(
+            counts[p], sent,
+            "{name}: {sent} sent, {} verified",
+            counts[p]
+        );
     }
     assert_eq!(total, UPLOADS);
     assert!(end < 64 * 1024, "peak RSS {end} KiB");

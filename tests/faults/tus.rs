@@ -78,10 +78,7 @@ fn cgi_vars(req: &Req) -> Vec<(String, String)> {
         ("REQUEST_METHOD".into(), req.method.clone()),
         ("SCRIPT_NAME".into(), SCRIPT.into()),
         ("QUERY_STRING".into(), req.query.clone()),
-        (
-            "REQUEST_URI".into(),
-            format!("{SCRIPT}{}", req.path_info),
-        ),
+        ("REQUEST_URI".into(), format!("{SCRIPT}{}", req.path_info)),
     ];
     if !req.path_info.is_empty() {
         vars.push(("PATH_INFO".into(), req.path_info.clone()));
@@ -466,7 +463,10 @@ fn kill_9_mid_patch_50_times_then_resume(mut front: Front, seed: u64) {
             "{} round {round}: the offset went back from {known} to {offset}",
             front.name()
         );
-        assert!(offset < size, "round {round}: complete without the last bytes");
+        assert!(
+            offset < size,
+            "round {round}: complete without the last bytes"
+        );
         assert_prefix_stored(&front.sb().spool, &id, offset, &data, round);
         if offset > 0 {
             above_zero += 1;
@@ -493,7 +493,10 @@ fn kill_9_mid_patch_50_times_then_resume(mut front: Front, seed: u64) {
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
                 let now = head_offset_of(&front, &id);
-                assert!(now <= sent, "round {round}: offset {now} beyond {sent} sent");
+                assert!(
+                    now <= sent,
+                    "round {round}: offset {now} beyond {sent} sent"
+                );
                 if now >= offset + cut {
                     break;
                 }
