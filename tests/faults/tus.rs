@@ -12,6 +12,9 @@ use std::time::Instant;
 use super::*;
 
 const OCTETS: &str = "application/offset+octet-stream";
+/// A well-formed `Upload-Checksum` whose digest (twenty zero bytes) no
+/// body here has.
+const ANY_SHA1: &str = "sha1 AAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 const MIB: usize = 1024 * 1024;
 
 /// A tus 1.0 request.
@@ -391,6 +394,20 @@ impl Front {
         s
     }
 
+    /// The client goes away mid-body, the server stays: FastCGI's
+    /// connection closed (or, with `abort`, FCGI_ABORT_REQUEST first),
+    /// `serve`'s connection closed, the CGI's stdin closed short.
+    fn vanish(&self, mut s: Streaming, abort: bool) {
+        if abort && s.framed {
+            let _ = s.out.write_all(&record(ABORT, 1, &[]));
+            let _ = s.out.flush();
+        }
+        drop(s.out);
+        if let Some(mut child) = s.child {
+            child.wait().unwrap();
+        }
+    }
+
     /// SIGKILL: the CGI process, or the server (then started again).
     fn kill(&mut self, s: Streaming) {
         match self {
@@ -458,8 +475,9 @@ fn assert_claimed(sb: &Sandbox, id: &str, data: &[u8]) {
 /// resuming from HEAD's offset: HEAD never goes back, never covers a byte
 /// that was not sent, and the stored prefix is always the source's; every
 /// fifth round pauses over a second mid-body and sees the offset advance
-/// while the PATCH still streams (the 1 s rule); at the end the claimed
-/// file is byte-identical.
+/// while the PATCH still streams (the 1 s rule), and every fifth carries
+/// an `Upload-Checksum` and keeps nothing; at the end the claimed file is
+/// byte-identical.
 fn kill_9_mid_patch_50_times_then_resume(mut front: Front, seed: u64) {
     let started = Instant::now();
     let mut rng = Lcg(seed);
@@ -486,10 +504,16 @@ fn kill_9_mid_patch_50_times_then_resume(mut front: Front, seed: u64) {
             advanced += 1;
         }
         let rest = &data[offset..];
-        let req = tus_patch(&id, offset, &[]).declare(rest.len() as u64);
-        let timed = round % 5 == 2 && rest.len() > 2 * MIB;
+        let timed = round % 5 == 2 && rest.len() > MIB;
+        // Every fifth round carries a checksum: killed before its body
+        // could be verified, it keeps nothing (tus.md §11).
+        let checksummed = round % 5 == 4;
+        let mut req = tus_patch(&id, offset, &[]).declare(rest.len() as u64);
+        if checksummed {
+            req = req.header("Upload-Checksum", ANY_SHA1);
+        }
         let cut = if timed {
-            rng.next((rest.len() - MIB) as u64) as usize
+            rng.next((rest.len() - 768 * 1024) as u64) as usize
         } else {
             rng.next(rest.len() as u64) as usize
         };
@@ -531,6 +555,14 @@ fn kill_9_mid_patch_50_times_then_resume(mut front: Front, seed: u64) {
             front.name()
         );
         assert!(after >= offset, "round {round}: {after} < {offset}");
+        if checksummed {
+            assert_eq!(
+                after,
+                offset,
+                "{} round {round}: a checksummed PATCH killed after {cut} bytes kept some",
+                front.name()
+            );
+        }
         known = offset;
     }
     let offset = head_offset_of(&front, &id);
@@ -1000,4 +1032,80 @@ fn tus_patch_after_a_crash_between_the_completion_renames_cgi() {
 #[test]
 fn tus_patch_after_a_crash_between_the_completion_renames_fastcgi() {
     tus_patch_after_a_crash_between_the_completion_renames(Mode::FastCgi);
+}
+
+/// A client that goes away in the middle of a PATCH, 20 times over one
+/// upload (the server stays up): what arrived is kept and recorded, so
+/// HEAD reports exactly the bytes sent (tus.md §7, "once more when the
+/// body ends early"); a PATCH carrying a checksum keeps nothing (§11).
+fn client_vanishes_mid_patch(front: Front, seed: u64) {
+    let started = Instant::now();
+    let mut rng = Lcg(seed);
+    let size = 8 * MIB + 4321;
+    let data = random_bytes(size, seed);
+    let id = created_id(&front.send(&tus_create(size)));
+    let mut offset = 0;
+    for round in 0..20 {
+        let rest = &data[offset..];
+        let checksummed = round % 4 == 3;
+        let mut req = tus_patch(&id, offset, &[]).declare(rest.len() as u64);
+        if checksummed {
+            req = req.header("Upload-Checksum", ANY_SHA1);
+        }
+        let cut = 1 + rng.next((rest.len() / 4) as u64) as usize;
+        let s = front.start(&req, &rest[..cut]);
+        std::thread::sleep(Duration::from_millis(rng.next(20)));
+        front.vanish(s, round % 2 == 0);
+        let expected = if checksummed { offset } else { offset + cut };
+        // The server notices on its own time; the offset settles there.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = head_offset_of(&front, &id);
+            assert!(
+                now <= expected,
+                "{} round {round}: offset {now} beyond the {expected} bytes sent",
+                front.name()
+            );
+            if now == expected {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} round {round}: {cut} bytes sent from {offset}{}, then the client went away; \
+                 HEAD still says {now}\n{}",
+                front.name(),
+                if checksummed { " with a checksum" } else { "" },
+                front.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_prefix_stored(&front.sb().spool, &id, expected, &data, round);
+        offset = expected;
+    }
+    let r = front.send(&tus_patch(&id, offset, &data[offset..]));
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_claimed(front.sb(), &id, &data);
+    eprintln!(
+        "{}: 20 clients gone mid-PATCH, resumed each time at the bytes sent; {:.1} s",
+        front.name(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn tus_fastcgi_client_vanishes_mid_patch_20_times() {
+    let sb = Arc::new(Sandbox::new(Mode::Cgi));
+    client_vanishes_mid_patch(Front::Server(Responder::start(sb)), 61);
+}
+
+#[test]
+fn tus_serve_client_vanishes_mid_patch_20_times() {
+    let sb = Arc::new(Sandbox::new(Mode::Cgi));
+    client_vanishes_mid_patch(Front::Server(Responder::serve(sb)), 62);
+}
+
+#[test]
+fn tus_cgi_client_vanishes_mid_patch_20_times() {
+    let sb = Arc::new(Sandbox::new(Mode::Cgi));
+    client_vanishes_mid_patch(Front::Cgi(sb), 63);
 }
