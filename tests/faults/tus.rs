@@ -481,7 +481,7 @@ fn assert_claimed(sb: &Sandbox, id: &str, data: &[u8]) {
 fn kill_9_mid_patch_50_times_then_resume(mut front: Front, seed: u64) {
     let started = Instant::now();
     let mut rng = Lcg(seed);
-    let size = (8 + rng.next(24) as usize) * MIB + rng.next(MIB as u64) as usize;
+    let size = (16 + rng.next(16) as usize) * MIB + rng.next(MIB as u64) as usize;
     let data = random_bytes(size, seed);
     let id = created_id(&front.send(&tus_create(size)));
     let (mut known, mut above_zero, mut advanced) = (0usize, 0usize, 0usize);
