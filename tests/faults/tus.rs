@@ -1,6 +1,9 @@
-//! tus faults (tus.md §7, §9): servers killed with SIGKILL in the middle of
-//! a PATCH and the upload resumed from HEAD's offset, a disk that fills up
-//! in the middle of a PATCH, and two FastCGI servers plus CGI processes
+//! tus faults (tus.md §7, §9, §11), each resumed the way a client does
+//! (HEAD, then PATCH from its offset) and checked by SHA-256 after claim:
+//! the server (FastCGI, `serve`) or the CGI killed with SIGKILL 50 times in
+//! the middle of one PATCH, and again around completion; clients that go
+//! away mid-PATCH; a disk that fills up during a PATCH; a crash between
+//! the completion's two renames; two FastCGI servers plus CGI processes
 //! PATCHing and terminating the same uploads at once.
 
 use std::collections::BTreeMap;
