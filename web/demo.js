@@ -30,14 +30,14 @@
     list.appendChild(li);
     return li;
   };
-  const done = (li, id, remove, download) => {
+  const done = (li, id, remove) => {
     li.querySelector('.state').textContent = 'stored';
     li.querySelector('.state').className = 'state status-ok';
     const idBox = li.querySelector('.id');
     idBox.textContent = 'id: ' + id + ' ';
     const a = document.createElement('a');
-    a.href = download || join('restore=' + encodeURIComponent(id));
-    a.textContent = download ? 'download' : 'restore';
+    a.href = join('restore=' + encodeURIComponent(id));
+    a.textContent = 'restore';
     a.target = '_blank';
     idBox.appendChild(a);
     if (remove) {
@@ -138,7 +138,7 @@
 
   // Uppy: Dashboard + Tus from Uppy's own ES module bundle (no bundler). tus
   // answers the creation with Location: <endpoint>/<id>; the id is its last
-  // segment, and GET on that URL downloads the stored file.
+  // segment, and restores like any other upload's.
   const uppyRows = new Map();
   const uppyList = document.getElementById('uppy-files');
   import('/node_modules/uppy/dist/uppy.min.mjs').then(({ Uppy, Dashboard, Tus }) => {
@@ -163,7 +163,7 @@
       const id = new URL(url, location.href).pathname.split('/').pop();
       record('uppy', 'success', id, file.name, url);
       const li = uppyRows.get(file.id);
-      if (li) done(li, id, null, url);
+      if (li) done(li, id, null);
     });
     uppy.on('upload-error', (file, error) => {
       record('uppy', 'error', null, file && file.name, String(error && error.message));
