@@ -149,13 +149,16 @@ scenario('Uppy: 20 MiB over tus, id from upload-success, claimed byte-identical'
   const f = makeFile('uppy-20mib.bin', 20 * MIB, 21);
   const { page, context } = await openPage();
   const from = front.answers.length;
+  const seenFrom = front.seen.length;
   await addToUppy(page, f.path);
   const e = await event(page, 'success');
   assert.match(e.id, /^[0-9a-f]{32}$/, 'the id is the last segment of uploadURL');
   assert.equal(pathOf(e.detail), `${ENDPOINT}/${e.id}`, 'uploadURL is <endpoint>/<id>');
   assert.equal(created(from), `${ENDPOINT}/${e.id}`, 'the creation answered Location: <endpoint>/<id>');
-  const req = front.seen.find((r) => r.method === 'POST' && r.headers['tus-resumable']);
+  const sent = front.seen.slice(seenFrom);
+  const req = sent.find((r) => r.method === 'POST' && r.headers['tus-resumable']);
   assert.equal(req.headers['upload-length'], String(f.size));
+  assert.equal(sent.filter(isPatch).length, 1, 'Uppy\'s default: the whole file in one PATCH');
   // The page shows the id the way the other widgets' rows do.
   const shown = await page.textContent('#uppy-files li .id');
   assert.ok(shown.includes(`id: ${e.id}`), `the row shows the id: ${shown}`);
@@ -235,6 +238,28 @@ scenario('Uppy: remove the file mid-upload, DELETE terminates it, nothing stays 
   const head = await fetch(`${front.url}${url}`, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } });
   assert.ok([404, 410].includes(head.status), `HEAD after termination: ${head.status}`);
   assert.equal(await page.evaluate(() => document.querySelectorAll('#uppy-files li').length), 0, 'the row is gone');
+  await context.close();
+});
+
+// Uppy keeps an upload's fingerprint after success (removeFingerprintOnSuccess
+// is false): the same file added again first asks HEAD for the old upload.
+// Once the application has claimed it, that is a 404 and Uppy makes a new one.
+scenario('Uppy: the same file again after its upload was claimed is a new upload', async () => {
+  const f = makeFile('uppy-again.bin', 2 * MIB, 26);
+  const { page, context } = await openPage();
+  await addToUppy(page, f.path);
+  const first = await event(page, 'success');
+  assert.equal(claimed(first.id), f.sha);
+  await page.reload();
+  await page.waitForFunction(() => window.upspoolUppy);
+  const from = front.answers.length;
+  await addToUppy(page, f.path);
+  const again = await event(page, 'success');
+  const head = front.answers.slice(from).find((a) => a.method === 'HEAD');
+  assert.ok(head && pathOf(head.url) === `${ENDPOINT}/${first.id}`, 'Uppy tried its stored upload first');
+  assert.equal(head.status, 404, 'a claimed upload is gone');
+  assert.notEqual(again.id, first.id, 'a new upload, not the claimed one');
+  assert.equal(claimed(again.id), f.sha);
   await context.close();
 });
 
