@@ -280,11 +280,10 @@ scenario('Uppy: cross-origin tus from an allowed origin (Location and Upload-Off
 // Uppy's default: the whole file in one PATCH --------------------------------
 
 // The demo's own configuration (no tuschunk): a reload in the middle of the
-// one PATCH cuts its body. tus asks the server to keep what arrived, so that
-// the HEAD after the reload answers an offset above 0. upspool does not yet
-// (tus.md TUS-21, "Not yet" in docs/decisions.md): the cut PATCH keeps
-// nothing and Uppy starts again at 0. Straight to the deployment (the test's
-// front buffers bodies), slowed by Chromium's own upload throttle.
+// one PATCH cuts its body. upspool keeps what arrived (tus.md TUS-21: durable
+// progress, recorded when the body ends early), so the HEAD after the reload
+// answers that offset and Uppy goes on from there. Straight to the deployment
+// (the test's front buffers bodies), slowed by Chromium's own upload throttle.
 scenario('Uppy: a reload mid-way through the one whole-file PATCH keeps the bytes that arrived', async () => {
   const f = makeFile('uppy-partial.bin', 20 * MIB, 25);
   const direct = `http://${TARGET}${ENDPOINT}`;
@@ -295,8 +294,12 @@ scenario('Uppy: a reload mid-way through the one whole-file PATCH keeps the byte
     { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: bytesPerSecond });
   await throttle(4 * MIB);
   const heads = [];
+  const patches = [];
   page.on('response', (r) => {
     if (r.request().method() === 'HEAD') heads.push(Number(r.headers()['upload-offset']));
+  });
+  page.on('request', (r) => {
+    if (r.method() === 'PATCH') patches.push(Number(r.headers()['upload-offset']));
   });
   await addToUppy(page, f.path);
   await page.waitForFunction((min) => window.upspoolEvents.some((e) => e.kind === 'progress' && e.detail >= min),
@@ -308,6 +311,7 @@ scenario('Uppy: a reload mid-way through the one whole-file PATCH keeps the byte
   const e = await event(page, 'success');
   assert.equal(claimed(e.id), f.sha);
   assert.equal(heads.length, 1, 'Uppy found its earlier upload and asked HEAD');
-  assert.ok(heads[0] > 0, `the server kept the bytes of the cut PATCH: HEAD said Upload-Offset: ${heads[0]}`);
+  assert.ok(heads[0] >= 4 * MIB, `the server kept the bytes of the cut PATCH: HEAD said Upload-Offset: ${heads[0]}`);
+  assert.deepEqual(patches.slice(-1), [heads[0]], 'the PATCH after the reload starts at that offset');
   await context.close();
-}, { todo: 'tus.md TUS-21: an interrupted PATCH keeps nothing yet' });
+});
