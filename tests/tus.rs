@@ -1389,6 +1389,14 @@ fn tus_36_download(m: Mode) {
         "{disposition}"
     );
     assert_eq!(r.header("Tus-Resumable"), Some("1.0.0"));
+    // A plain link to the upload's URL (no tus header, as a browser sends
+    // it) downloads it the same way.
+    let plain = sb.send(&Req::new("GET").path(&format!("/{id}")));
+    assert_eq!(plain.status, 200, "{}", plain.text());
+    assert_eq!(plain.body, r.body);
+    assert_eq!(plain.header("Content-Security-Policy"), Some("sandbox"));
+    assert_eq!(plain.header("Content-Disposition"), Some(disposition));
+    assert_refused(&sb, &Req::new("GET").path("/0123456789abcdef0123456789abcdef"), 404);
 }
 
 /// TUS-37 a tus upload, a FilePond transfer and a Fine Uploader chunked

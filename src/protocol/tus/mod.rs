@@ -73,6 +73,10 @@ pub(super) fn discovery(h: &Handler, request: &Request<'_>, response: &mut Respo
 pub(super) fn handle(h: &Handler, action: Tus, request: Request<'_>) -> Response {
     let wire = match Wire::of(&request.headers) {
         Ok(w) => w,
+        // A plain link to an upload's URL carries no tus header.
+        Err(_) if matches!(action, Tus::Download(_)) && !is_tus_request(&request.headers) => {
+            Wire::Tus1
+        }
         Err((failure, wire)) => return render(failure, wire),
     };
     let outcome = match action {
@@ -90,6 +94,10 @@ pub(super) fn handle(h: &Handler, action: Tus, request: Request<'_>) -> Response
         Ok(r) => r,
         Err(f) => render(f, wire),
     }
+}
+
+fn is_tus_request(headers: &HeaderMap) -> bool {
+    headers.contains_key("tus-resumable") || headers.contains_key("upload-draft-interop-version")
 }
 
 /// A malformed id names no upload: 404 (§6).
