@@ -1,6 +1,6 @@
-//! The demo site `upspool serve` shows: the page at `/` with FilePond and Fine
-//! Uploader side by side, its script, and the widgets' files from their npm
-//! packages (`node_modules/`, installed by `npm ci`; never copied into the
+//! The demo site `upspool serve` shows: the page at `/` with FilePond, Fine
+//! Uploader and Uppy (tus) side by side, its script, and the widgets' files from
+//! their npm packages (`node_modules/`, installed by `npm ci`; never copied into the
 //! repository). The page says how to install the widgets when they are missing.
 
 use std::path::PathBuf;
@@ -10,8 +10,13 @@ use crate::message::{Body, HeaderValue, Response, StatusCode, header};
 const PAGE: &str = include_str!("../web/demo.html");
 const SCRIPT: &str = include_str!("../web/demo.js");
 
-/// npm packages whose files the demo may serve.
-const PACKAGES: &[&str] = &["filepond/dist/", "fine-uploader/fine-uploader/"];
+/// npm packages whose files the demo may serve. Uppy comes as its own bundle
+/// (`uppy.min.mjs`, an ES module the page imports, and `uppy.min.css`).
+const PACKAGES: &[&str] = &[
+    "filepond/dist/",
+    "fine-uploader/fine-uploader/",
+    "uppy/dist/",
+];
 
 /// The demo site, with the directory holding the npm packages.
 pub struct Demo {
@@ -50,7 +55,8 @@ impl Demo {
         match found {
             Ok(Some((file, len))) => {
                 let ty = match relative.rsplit('.').next() {
-                    Some("js") => "text/javascript; charset=utf-8",
+                    // Browsers run a module only when it is served as JavaScript.
+                    Some("js" | "mjs") => "text/javascript; charset=utf-8",
                     Some("css") => "text/css; charset=utf-8",
                     Some("gif") => "image/gif",
                     Some("map") => "application/json",

@@ -1,13 +1,17 @@
-//! Conformance cases of `tus.md` §14 that tus 1.0 core covers (TUS-01 …
-//! TUS-20, TUS-25, TUS-36, TUS-37), each run as CGI, FastCGI and over
-//! `upspool serve` (see `in_every_mode!` at the bottom).
+//! The conformance cases of `tus.md` §14 (TUS-01 … TUS-37), each run as
+//! CGI, FastCGI and over `upspool serve` (see `in_every_mode!` at the
+//! bottom).
 
 mod common;
 
 use common::*;
 
-/// The extensions advertised: only what is implemented.
-const EXTENSIONS: &str = "creation,creation-with-upload,creation-defer-length,termination,checksum,expiration,concatenation";
+/// The extensions advertised (tus.md §4): all seven.
+const EXTENSIONS: &str = "creation,creation-with-upload,creation-defer-length,termination,\
+                          checksum,expiration,concatenation";
+/// The checksum algorithms of tus.md §11.
+const ALGORITHMS: [&str; 4] = ["sha1", "sha256", "sha512", "md5"];
+const EXPIRE_INCOMPLETE: &str = "UPSPOOL_EXPIRE_INCOMPLETE";
 const OCTETS: &str = "application/offset+octet-stream";
 
 /// A tus 1.0 request.
@@ -98,8 +102,44 @@ fn assert_claimed(sb: &Sandbox, id: &str, data: &[u8]) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(sha256(&std::fs::read(&dest).unwrap()), sha256(data));
+    assert_same_bytes(&std::fs::read(&dest).unwrap(), data);
     sb.assert_absent(id);
+}
+
+/// Claimed bytes equal the source's: compared whole (the same verdict as
+/// comparing their SHA-256, without hashing 64 MiB in a debug build); the
+/// message names the first difference and both digests.
+fn assert_same_bytes(got: &[u8], want: &[u8]) {
+    if got != want {
+        let at = got
+            .iter()
+            .zip(want)
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(want.len()));
+        panic!(
+            "the claimed bytes differ: {} bytes for {}, first difference at {at}; \
+             SHA-256 {} for {}",
+            got.len(),
+            want.len(),
+            sha256(got),
+            sha256(want)
+        );
+    }
+}
+
+/// `len` test bytes that never repeat, made a word at a time (xorshift64*):
+/// large bodies without `bytes`' cost in a debug build.
+fn large_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = vec![0u8; len.next_multiple_of(8)];
+    for word in out.chunks_exact_mut(8) {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        word.copy_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
 }
 
 /// Every file in the spool's entry directories.
@@ -137,7 +177,8 @@ fn assert_refused(sb: &Sandbox, req: &Req, status: u16) -> Resp {
     r
 }
 
-/// TUS-01 OPTIONS: 204 with the discovery headers (the extensions implemented).
+/// TUS-01 OPTIONS: 204 with the discovery headers: all seven extensions,
+/// the four checksum algorithms; for IETF requests also Upload-Limit.
 fn tus_01_options(m: Mode) {
     let sb = Sandbox::with_env(m, &[(MAX_SIZE, "123456")]);
     for req in [
@@ -150,7 +191,18 @@ fn tus_01_options(m: Mode) {
         assert_eq!(r.header("Tus-Version"), Some("1.0.0"));
         assert_eq!(r.header("Tus-Extension"), Some(EXTENSIONS));
         assert_eq!(r.header("Tus-Max-Size"), Some("123456"));
+        let algorithms = r
+            .header("Tus-Checksum-Algorithm")
+            .expect("Tus-Checksum-Algorithm");
+        let listed: Vec<&str> = algorithms.split(',').map(str::trim).collect();
+        for a in ALGORITHMS {
+            assert!(listed.contains(&a), "{a} in {algorithms}");
+        }
     }
+    let r = sb.send(&ietf("OPTIONS", "6"));
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("Tus-Extension"), Some(EXTENSIONS));
+    assert_eq!(r.header("Upload-Limit"), Some("min-size=0,max-size=123456"));
 }
 
 /// TUS-02 creation with Upload-Length.
@@ -529,13 +581,731 @@ fn tus_25_termination(m: Mode) {
     sb.assert_nothing_escapes();
 }
 
+/// An IETF draft request (`Upload-Draft-Interop-Version`, no `Tus-Resumable`).
+fn ietf(method: &str, version: &str) -> Req {
+    Req::new(method).header("Upload-Draft-Interop-Version", version)
+}
+
+/// The raw digest of `data` by a tus.md §11 algorithm.
+fn digest(algorithm: &str, data: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    match algorithm {
+        "sha1" => sha1::Sha1::digest(data).to_vec(),
+        "sha256" => sha2::Sha256::digest(data).to_vec(),
+        "sha512" => sha2::Sha512::digest(data).to_vec(),
+        "md5" => md5::Md5::digest(data).to_vec(),
+        other => panic!("no digest {other}"),
+    }
+}
+
+/// An `Upload-Checksum` value: the algorithm and its base64 digest of `data`.
+fn checksum(algorithm: &str, data: &[u8]) -> String {
+    format!("{algorithm} {}", b64(&digest(algorithm, data)))
+}
+
+/// The answer has `status` and, when it says one, `Upload-Offset` = `offset`.
+fn assert_answer(r: &Resp, status: u16, offset: usize) {
+    assert_eq!(r.status, status, "{}", r.text());
+    assert_eq!(
+        r.header("Upload-Offset"),
+        Some(offset.to_string().as_str()),
+        "{:?}",
+        r.headers
+    );
+}
+
+/// The offset HEAD reports (200, tus 1.0).
+fn head_offset(sb: &Sandbox, id: &str) -> usize {
+    let r = sb.send(&head(id));
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.header("Upload-Offset")
+        .expect("Upload-Offset")
+        .parse()
+        .unwrap()
+}
+
+/// After a PATCH whose body was cut at `sent` bytes, the client's resume:
+/// HEAD, then PATCH the rest from the offset it reports. FastCGI and `serve`
+/// see the connection close on their own time, so there a client that meets
+/// the lock (423) or an offset recorded meanwhile (409) asks again, for up to
+/// 10 s; a CGI request has ended when its process exits, so the first HEAD
+/// counts. Every offset seen lies in `0..=sent`. Returns the offset resumed
+/// from.
+fn resume_after_cut(sb: &Sandbox, id: &str, data: &[u8], sent: usize, at_least: usize) -> usize {
+    let tries = if sb.mode == Mode::Cgi { 1 } else { 100 };
+    let mut seen = Vec::new();
+    for _ in 0..tries {
+        let offset = head_offset(sb, id);
+        seen.push(offset);
+        assert!(offset <= sent, "offset {offset} past the {sent} bytes sent");
+        if offset >= at_least {
+            // Sent while the answer is read: a 423 or 409 comes before the
+            // server has read tens of MiB, which it does not wait for.
+            let r = sb
+                .stream(
+                    &patch(id, offset, &data[offset..]),
+                    1 << 20,
+                    std::time::Duration::ZERO,
+                    Ending::Whole,
+                )
+                .expect("an answer");
+            match r.status {
+                204 => {
+                    assert_answer(&r, 204, data.len());
+                    return offset;
+                }
+                409 | 423 if sb.mode != Mode::Cgi => {}
+                _ => panic!("resume at {offset}: {} {}", r.status, r.text()),
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("no resume from at least {at_least} of the {sent} bytes sent; offsets seen: {seen:?}");
+}
+
+/// TUS-21 an interrupted PATCH keeps what arrived: a 64 MiB PATCH cut at
+/// 60% (CGI: short stdin; FastCGI and serve: the connection closed) leaves
+/// an offset of at least half of what was sent; resuming completes it.
+fn tus_21_interrupted_patch_keeps_what_arrived(m: Mode) {
+    let sb = Sandbox::new(m);
+    let data = large_bytes(64 << 20, 21);
+    let id = created(&sb, &create_req(data.len()));
+    let sent = data.len() / 10 * 6;
+    sb.stream(
+        &patch(&id, 0, &data),
+        1 << 20,
+        std::time::Duration::ZERO,
+        Ending::Cut(sent),
+    );
+    let from = resume_after_cut(&sb, &id, &data, sent, sent / 2);
+    assert!(from >= sent / 2 && from <= sent, "{from} of {sent}");
+    assert_claimed(&sb, &id, &data);
+    // A slower PATCH (1 MiB every 150 ms) cut at 10 of 16 MiB by FastCGI's
+    // ABORT_REQUEST (CGI: short stdin; serve: the connection closed).
+    let data = large_bytes(16 << 20, 121);
+    let id = created(&sb, &create_req(data.len()));
+    let sent = 10 << 20;
+    sb.stream(
+        &patch(&id, 0, &data),
+        1 << 20,
+        std::time::Duration::from_millis(150),
+        Ending::Abort(sent),
+    );
+    let from = resume_after_cut(&sb, &id, &data, sent, sent / 2);
+    assert!(from >= sent / 2 && from <= sent, "{from} of {sent}");
+    assert_claimed(&sb, &id, &data);
+}
+
+/// TUS-21 (§7) while a PATCH streams, its progress is recorded at least
+/// every second: a HEAD from another request, answered at once, sees an
+/// offset above 0 and never past what was sent.
+fn tus_21_progress_is_recorded_while_streaming(m: Mode) {
+    let sb = Sandbox::new(m);
+    let data = large_bytes(3 << 20, 122);
+    let piece = 64 << 10;
+    let pause = std::time::Duration::from_millis(100);
+    let id = created(&sb, &create_req(data.len()));
+    std::thread::scope(|s| {
+        let started = std::time::Instant::now();
+        // 48 pieces 100 ms apart: 4.8 s.
+        let streaming = s.spawn(|| sb.stream(&patch(&id, 0, &data), piece, pause, Ending::Whole));
+        std::thread::sleep(std::time::Duration::from_millis(2000));
+        let asked = std::time::Instant::now();
+        let offset = head_offset(&sb, &id);
+        // Waiting for the PATCH would take 2.8 s more.
+        assert!(
+            asked.elapsed() < std::time::Duration::from_millis(1500),
+            "HEAD waited {:?} for the PATCH",
+            asked.elapsed()
+        );
+        assert!(!streaming.is_finished(), "the PATCH ended before the HEAD");
+        // At most one piece per pause has been written so far, and one more.
+        let written = (started.elapsed().as_millis() / pause.as_millis() + 1) as usize * piece;
+        assert!(offset > 0, "nothing recorded after 2 s of streaming");
+        assert!(
+            offset <= written,
+            "{offset} recorded of at most {written} sent"
+        );
+        assert_answer(
+            &streaming.join().unwrap().expect("an answer"),
+            204,
+            data.len(),
+        );
+    });
+    assert_claimed(&sb, &id, &data);
+}
+
+/// TUS-22 correct checksums: sha1 (also on a creation-with-upload), sha256,
+/// sha512, md5: 204 each, the bytes stored.
+fn tus_22_checksums(m: Mode) {
+    // The digests themselves, by known vectors.
+    assert_eq!(
+        checksum("sha1", b"abc"),
+        "sha1 qZk+NkcGgWq6PiVxeFDCbJzQ2J0="
+    );
+    assert_eq!(checksum("md5", b"abc"), "md5 kAFQmDzST7DWlj99KOF/cg==");
+    let sb = Sandbox::new(m);
+    let data = bytes(50_000, 22);
+    let first = &data[..10_000];
+    let r = sb.send(
+        &create_req(data.len())
+            .header("Content-Type", OCTETS)
+            .header("Upload-Checksum", checksum("sha1", first))
+            .body(first.to_vec()),
+    );
+    assert_answer(&r, 201, 10_000);
+    let id = id_of(m, &r);
+    for (i, algorithm) in ALGORITHMS.into_iter().enumerate() {
+        let (from, to) = (10_000 * (i + 1), 10_000 * (i + 2));
+        let chunk = &data[from..to];
+        let r =
+            sb.send(&patch(&id, from, chunk).header("Upload-Checksum", checksum(algorithm, chunk)));
+        assert_answer(&r, 204, to);
+        assert_eq!(r.header("Tus-Resumable"), Some("1.0.0"));
+    }
+    assert_claimed(&sb, &id, &data);
+}
+
+/// TUS-23 a checksum mismatch: 460, the offset does not move; the same
+/// chunk with its right checksum: 204.
+fn tus_23_checksum_mismatch(m: Mode) {
+    let sb = Sandbox::new(m);
+    let data = bytes(40_000, 23);
+    let id = created(&sb, &create_req(data.len()));
+    patch_ok(&sb, &id, 0, &data[..10_000]);
+    let chunk = &data[10_000..20_000];
+    for algorithm in ALGORITHMS {
+        // The digest of other bytes (one more).
+        let wrong = checksum(algorithm, &data[10_000..20_001]);
+        let req = patch(&id, 10_000, chunk).header("Upload-Checksum", &wrong);
+        let r = assert_refused(&sb, &req, 460);
+        assert_eq!(r.reason, "Checksum Mismatch");
+        assert_eq!(head_offset(&sb, &id), 10_000, "{algorithm}");
+        assert_eq!(sb.info(&id).unwrap()["received"], 10_000);
+    }
+    let r =
+        sb.send(&patch(&id, 10_000, chunk).header("Upload-Checksum", checksum("sha256", chunk)));
+    assert_answer(&r, 204, 20_000);
+    patch_ok(&sb, &id, 20_000, &data[20_000..]);
+    assert_claimed(&sb, &id, &data);
+}
+
+/// TUS-23 (§11) a checksummed PATCH whose body ends early keeps nothing of
+/// that request, though it streamed for longer than the 1 s progress rule.
+fn tus_23_interrupted_checksummed_patch_keeps_nothing(m: Mode) {
+    let sb = Sandbox::new(m);
+    let data = large_bytes(4 << 20, 123);
+    let id = created(&sb, &create_req(data.len()));
+    patch_ok(&sb, &id, 0, &data[..1000]);
+    let rest = &data[1000..];
+    let req = patch(&id, 1000, rest).header("Upload-Checksum", checksum("sha256", rest));
+    // 16 pieces of 128 KiB, 100 ms apart: 2 MiB over 1.6 s, then FastCGI's
+    // abort (CGI: short stdin; serve: the connection closed).
+    sb.stream(
+        &req,
+        128 << 10,
+        std::time::Duration::from_millis(100),
+        Ending::Abort(2 << 20),
+    );
+    // The resume from 1000 must find nothing of the cut request kept: a 409
+    // would mean its bytes were counted. FastCGI and serve may still hold
+    // the upload for a moment (423).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        assert_eq!(head_offset(&sb, &id), 1000);
+        let r = sb.send(&patch(&id, 1000, rest).header("Upload-Checksum", checksum("md5", rest)));
+        if r.status == 423 && m != Mode::Cgi && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            continue;
+        }
+        assert_answer(&r, 204, data.len());
+        break;
+    }
+    assert_claimed(&sb, &id, &data);
+}
+
+/// TUS-24 an unknown algorithm (`crc99`) or a malformed value: 400, nothing
+/// stored.
+fn tus_24_unknown_checksum_algorithm(m: Mode) {
+    let sb = Sandbox::new(m);
+    let data = bytes(100, 24);
+    let id = created(&sb, &create_req(data.len()));
+    for value in [
+        format!("crc99 {}", b64(&digest("sha1", &data))),
+        "sha1".to_string(),
+        "sha1 not*base64!".to_string(),
+    ] {
+        let req = patch(&id, 0, &data).header("Upload-Checksum", &value);
+        assert_refused(&sb, &req, 400);
+        assert_eq!(head_offset(&sb, &id), 0, "{value}");
+    }
+    patch_ok(&sb, &id, 0, &data);
+    assert_claimed(&sb, &id, &data);
+}
+
+/// An upload's URL as a client may list it in `Upload-Concat: final;…`.
+fn url(sb: &Sandbox, id: &str, absolute: bool) -> String {
+    if !absolute {
+        return format!("{}/{id}", script(sb.mode));
+    }
+    let host = match sb.mode {
+        Mode::Http => sb.http_addr().to_owned(),
+        _ => "uploads.example".to_owned(),
+    };
+    format!("http://{host}{}/{id}", script(sb.mode))
+}
+
+/// A partial upload (`Upload-Concat: partial`) of `data`, complete.
+fn partial(sb: &Sandbox, data: &[u8]) -> String {
+    let id = created(
+        sb,
+        &create_req(data.len()).header("Upload-Concat", "partial"),
+    );
+    let r = sb.send(&patch(&id, 0, data).header("Upload-Concat", "partial"));
+    assert_answer(&r, 204, data.len());
+    id
+}
+
+/// TUS-26 concatenation: three partials, a final POST listing them (paths
+/// and an absolute URL): 201; HEAD of the final shows Upload-Concat as given
+/// and offset = length; the partials are gone; claim gives the concatenation.
+fn tus_26_concatenation(m: Mode) {
+    let sb = Sandbox::new(m);
+    let parts = [bytes(70_000, 26), bytes(1, 27), bytes(50_001, 28)];
+    // Made in reverse: the final's order is the listed order.
+    let mut ids = vec![String::new(); 3];
+    for i in (0..3).rev() {
+        ids[i] = partial(&sb, &parts[i]);
+        let r = sb.send(&head(&ids[i]).header("Upload-Concat", "partial"));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("Upload-Concat"), Some("partial"));
+        assert_eq!(
+            r.header("Upload-Offset"),
+            Some(parts[i].len().to_string().as_str())
+        );
+    }
+    let concat = format!(
+        "final;{} {} {}",
+        url(&sb, &ids[0], false),
+        url(&sb, &ids[1], true),
+        url(&sb, &ids[2], false)
+    );
+    let r = sb.send(&tus("POST").header("Upload-Concat", &concat));
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.header("Tus-Resumable"), Some("1.0.0"));
+    let final_id = id_of(m, &r);
+    let whole: Vec<u8> = parts.concat();
+    let total = whole.len().to_string();
+    let r = sb.send(&head(&final_id));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Upload-Concat"), Some(concat.as_str()));
+    assert_eq!(r.header("Upload-Offset"), Some(total.as_str()));
+    assert_eq!(r.header("Upload-Length"), Some(total.as_str()));
+    for id in &ids {
+        assert_refused(&sb, &head(id), 404);
+        sb.assert_absent(id);
+    }
+    assert_claimed(&sb, &final_id, &whole);
+    assert_eq!(spool_entries(&sb), Vec::<String>::new());
+}
+
+/// TUS-27 refused finals: an incomplete partial 400, an unknown one 404, a
+/// listed upload that is not partial 400, Upload-Length 400, a body 403 —
+/// nothing created or removed; a PATCH to a final upload: 403.
+fn tus_27_bad_finals(m: Mode) {
+    let sb = Sandbox::new(m);
+    let data = bytes(1000, 27);
+    let done = partial(&sb, &data);
+    let unfinished = created(&sb, &create_req(1000).header("Upload-Concat", "partial"));
+    patch_ok(&sb, &unfinished, 0, &data[..10]);
+    let plain = created(&sb, &create_req(1000));
+    patch_ok(&sb, &plain, 0, &data);
+    let unknown = "0123456789abcdef0123456789abcdef";
+    let list = |ids: &[&str]| {
+        let urls: Vec<String> = ids.iter().map(|id| url(&sb, id, false)).collect();
+        format!("final;{}", urls.join(" "))
+    };
+    let mut before = spool_entries(&sb);
+    before.sort();
+    let cases = [
+        (
+            tus("POST").header("Upload-Concat", list(&[&done, &unfinished])),
+            400,
+        ),
+        (
+            tus("POST").header("Upload-Concat", list(&[&done, unknown])),
+            404,
+        ),
+        (
+            tus("POST").header("Upload-Concat", list(&[&done, &plain])),
+            400,
+        ),
+        (
+            tus("POST")
+                .header("Upload-Concat", list(&[&done]))
+                .header("Upload-Length", "1000"),
+            400,
+        ),
+        (
+            tus("POST")
+                .header("Upload-Concat", list(&[&done]))
+                .header("Content-Type", OCTETS)
+                .body(b"x".to_vec()),
+            403,
+        ),
+    ];
+    for (req, status) in &cases {
+        let r = assert_refused(&sb, req, *status);
+        assert!(r.header("Location").is_none());
+        let mut after = spool_entries(&sb);
+        after.sort();
+        assert_eq!(after, before, "a refused final changed the spool");
+    }
+    let r = sb.send(&tus("POST").header("Upload-Concat", list(&[&done])));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let final_id = id_of(m, &r);
+    for offset in [1000, 0] {
+        assert_refused(&sb, &patch(&final_id, offset, b"x"), 403);
+    }
+    assert_claimed(&sb, &final_id, &data);
+}
+
+/// TUS-28 `upspool claim` of a partial upload: exit 1 with a message; the
+/// partial stays.
+fn tus_28_claim_of_partial(m: Mode) {
+    let sb = Sandbox::new(m);
+    let data = bytes(500, 28);
+    let id = partial(&sb, &data);
+    let dest = sb.outside.path().join("partial.claimed");
+    let out = sb.admin(&["claim", &id, dest.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.to_lowercase().contains("partial"), "{stderr:?}");
+    assert!(!dest.exists());
+    let info = sb.info(&id).expect("the partial stays");
+    assert_eq!(info["complete"], true, "{info}");
+    assert_eq!(head_offset(&sb, &id), 500);
+}
+
+/// TUS-29 expiry: with expire_incomplete 1 s, Upload-Expires is about a
+/// second ahead; 2 s later PATCH and HEAD answer 410 (the sandbox never
+/// sweeps on its own: gc_probability 0), and 404 once `upspool gc` has
+/// swept; a complete upload is not expired by it.
+fn tus_29_expiry(m: Mode) {
+    let sb = Sandbox::with_env(m, &[(EXPIRE_INCOMPLETE, "1s")]);
+    let data = bytes(100, 29);
+    let id = created(&sb, &create_req(100));
+    let r = patch_ok(&sb, &id, 0, &data[..10]);
+    let expires = parse_http_date(r.header("Upload-Expires").expect("Upload-Expires"));
+    let at = now();
+    assert!(
+        expires >= at.saturating_sub(1) && expires <= at + 2,
+        "{expires} at {at}"
+    );
+    let done = created(&sb, &create_req(5));
+    patch_ok(&sb, &done, 0, &data[..5]);
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    for status in [410, 404] {
+        for req in [patch(&id, 10, &data[10..]), head(&id)] {
+            let r = assert_refused(&sb, &req, status);
+            assert!(r.header("Upload-Offset").is_none(), "{:?}", r.headers);
+        }
+        if status == 410 {
+            let out = sb.admin(&["gc"]);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            sb.assert_absent(&id);
+        }
+    }
+    assert_eq!(head_offset(&sb, &done), 5);
+    assert_claimed(&sb, &done, &data[..5]);
+}
+
+/// TUS-30 IETF draft version 6: creation with Upload-Complete ?0, PATCHes
+/// of application/partial-upload, the last with Upload-Complete ?1.
+fn tus_30_ietf_v6(m: Mode) {
+    const PARTIAL: &str = "application/partial-upload";
+    let sb = Sandbox::new(m);
+    let data = bytes(60_000, 30);
+    let r = sb.send(&ietf("POST", "6").header("Upload-Complete", "?0"));
+    assert_answer(&r, 201, 0);
+    assert_eq!(r.header("Upload-Draft-Interop-Version"), Some("6"));
+    let id = id_of(m, &r);
+    let part = |from: usize, to: usize, complete: &str| {
+        ietf("PATCH", "6")
+            .path(&format!("/{id}"))
+            .header("Content-Type", PARTIAL)
+            .header("Upload-Offset", from.to_string())
+            .header("Upload-Complete", complete)
+            .body(data[from..to].to_vec())
+    };
+    let r = sb.send(&part(0, 20_000, "?0"));
+    assert_answer(&r, 204, 20_000);
+    assert_eq!(r.header("Upload-Draft-Interop-Version"), Some("6"));
+    let r = sb.send(&ietf("HEAD", "6").path(&format!("/{id}")));
+    assert_answer(&r, 204, 20_000);
+    assert_eq!(r.header("Upload-Complete"), Some("?0"));
+    assert_eq!(r.header("Upload-Draft-Interop-Version"), Some("6"));
+    assert_eq!(r.header("Cache-Control"), Some("no-store"));
+    assert!(r.header("Upload-Length").is_none(), "{:?}", r.headers);
+    assert_eq!(sb.info(&id).unwrap()["complete"], false);
+    // Version 6 appends application/partial-upload only.
+    let mut wrong = part(20_000, 60_000, "?1");
+    wrong.headers.retain(|(n, _)| n != "Content-Type");
+    let r = sb.send(&wrong.header("Content-Type", OCTETS));
+    assert_eq!(r.status, 415, "{}", r.text());
+    let r = sb.send(&part(20_000, 60_000, "?1"));
+    assert_answer(&r, 204, 60_000);
+    assert_eq!(r.header("Upload-Complete"), Some("?1"));
+    assert_eq!(r.header("Upload-Draft-Interop-Version"), Some("6"));
+    let r = sb.send(&ietf("HEAD", "6").path(&format!("/{id}")));
+    assert_answer(&r, 204, 60_000);
+    assert_eq!(r.header("Upload-Complete"), Some("?1"));
+    assert_eq!(r.header("Upload-Length"), Some("60000"));
+    assert_claimed(&sb, &id, &data);
+}
+
+/// TUS-31 IETF draft version 5 (and 4): one POST with the whole body and
+/// Upload-Complete ?1: 201, complete, the length from Content-Length, the
+/// name from Content-Disposition.
+fn tus_31_ietf_v5(m: Mode) {
+    let sb = Sandbox::new(m);
+    for (version, seed) in [("5", 31), ("4", 32)] {
+        let data = bytes(45_000, seed);
+        let r = sb.send(
+            &ietf("POST", version)
+                .header("Upload-Complete", "?1")
+                .header("Content-Type", "application/octet-stream")
+                .header("Content-Disposition", "attachment; filename=\"v5.txt\"")
+                .body(data.clone()),
+        );
+        assert_answer(&r, 201, data.len());
+        assert_eq!(r.header("Upload-Draft-Interop-Version"), Some(version));
+        assert_eq!(r.header("Upload-Complete"), Some("?1"));
+        let id = id_of(m, &r);
+        let info = sb.info(&id).unwrap();
+        assert_eq!(info["complete"], true, "{info}");
+        assert_eq!(info["size"], 45_000, "{info}");
+        assert_eq!(info["name"], "v5.txt", "{info}");
+        let r = sb.send(&ietf("HEAD", version).path(&format!("/{id}")));
+        assert_answer(&r, 204, data.len());
+        assert_eq!(r.header("Upload-Complete"), Some("?1"));
+        assert_eq!(r.header("Upload-Length"), Some("45000"));
+        assert_eq!(r.header("Upload-Draft-Interop-Version"), Some(version));
+        assert_claimed(&sb, &id, &data);
+    }
+}
+
+/// TUS-32 IETF draft version 3: Upload-Incomplete, inverted: ?1 leaves the
+/// upload open, ?0 completes it.
+fn tus_32_ietf_v3(m: Mode) {
+    let sb = Sandbox::new(m);
+    let data = bytes(35_000, 32);
+    let r = sb.send(
+        &ietf("POST", "3")
+            .header("Upload-Incomplete", "?1")
+            .header("Content-Type", OCTETS)
+            .body(data[..15_000].to_vec()),
+    );
+    assert_answer(&r, 201, 15_000);
+    assert_eq!(r.header("Upload-Draft-Interop-Version"), Some("3"));
+    let id = id_of(m, &r);
+    let r = sb.send(&ietf("HEAD", "3").path(&format!("/{id}")));
+    assert_answer(&r, 204, 15_000);
+    assert_eq!(r.header("Upload-Incomplete"), Some("?1"));
+    assert!(r.header("Upload-Complete").is_none(), "{:?}", r.headers);
+    assert_eq!(sb.info(&id).unwrap()["complete"], false);
+    let r = sb.send(
+        &ietf("PATCH", "3")
+            .path(&format!("/{id}"))
+            .header("Content-Type", OCTETS)
+            .header("Upload-Offset", "15000")
+            .header("Upload-Incomplete", "?0")
+            .body(data[15_000..].to_vec()),
+    );
+    assert_answer(&r, 204, 35_000);
+    assert_eq!(r.header("Upload-Incomplete"), Some("?0"));
+    assert!(r.header("Upload-Complete").is_none(), "{:?}", r.headers);
+    let r = sb.send(&ietf("HEAD", "3").path(&format!("/{id}")));
+    assert_answer(&r, 204, 35_000);
+    assert_eq!(r.header("Upload-Incomplete"), Some("?0"));
+    assert_eq!(r.header("Upload-Length"), Some("35000"));
+    assert_claimed(&sb, &id, &data);
+    // ?0 on the creation: complete in one request.
+    let r = sb.send(
+        &ietf("POST", "3")
+            .header("Upload-Incomplete", "?0")
+            .body(data.clone()),
+    );
+    assert_answer(&r, 201, data.len());
+    let id = id_of(m, &r);
+    assert_claimed(&sb, &id, &data);
+}
+
+/// TUS-33 an unsupported IETF draft version (99): 400 naming 3, 4, 5 and 6;
+/// nothing created.
+fn tus_33_ietf_unknown_version(m: Mode) {
+    let sb = Sandbox::new(m);
+    let id = created(&sb, &create_req(3));
+    for req in [
+        ietf("POST", "99")
+            .header("Upload-Complete", "?1")
+            .body(b"abc".to_vec()),
+        ietf("PATCH", "99")
+            .path(&format!("/{id}"))
+            .header("Upload-Offset", "0")
+            .header("Upload-Complete", "?1")
+            .body(b"abc".to_vec()),
+    ] {
+        let r = sb.send(&req);
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(
+            r.header("Content-Type")
+                .is_some_and(|t| t.starts_with("text/plain")),
+            "{:?}",
+            r.headers
+        );
+        let text = r.text();
+        let numbers: Vec<&str> = text
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|n| !n.is_empty())
+            .collect();
+        for v in ["3", "4", "5", "6"] {
+            assert!(numbers.contains(&v), "{v} in {text:?}");
+        }
+    }
+    assert_eq!(head_offset(&sb, &id), 0);
+    let mut entries = spool_entries(&sb);
+    entries.retain(|e| !e.starts_with(&id));
+    assert_eq!(entries, Vec::<String>::new());
+}
+
+/// TUS-34 one writer per upload: a second PATCH while a first streams
+/// slowly (two CGI processes; two connections): one 204, the other 409 or
+/// 423, and the file is exactly the winner's bytes, never a mix.
+fn tus_34_one_writer_per_upload(m: Mode) {
+    let sb = Sandbox::new(m);
+    let first = bytes(256 << 10, 34);
+    let second = bytes(256 << 10, 35);
+    let id = created(&sb, &create_req(first.len()));
+    let (slow, quick) = std::thread::scope(|s| {
+        let slow = s.spawn(|| {
+            // 16 KiB every 100 ms: 1.6 s.
+            sb.stream(
+                &patch(&id, 0, &first),
+                16 << 10,
+                std::time::Duration::from_millis(100),
+                Ending::Whole,
+            )
+            .expect("an answer")
+        });
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        let quick = sb.send(&patch(&id, 0, &second));
+        (slow.join().unwrap(), quick)
+    });
+    let winner = match (slow.status, quick.status) {
+        (204, 409 | 423) => &first,
+        (409 | 423, 204) => &second,
+        (a, b) => panic!("slow {a} {}, quick {b} {}", slow.text(), quick.text()),
+    };
+    assert_claimed(&sb, &id, winner);
+}
+
+/// TUS-34 (§7) a PATCH in progress holds no lock other uploads need: while
+/// a PATCH of A streams, a PATCH of B — whose id ends in the same two hex
+/// digits, so shares the spool's lock file — completes at once.
+fn tus_34_patch_does_not_block_other_uploads(m: Mode) {
+    let sb = Sandbox::new(m);
+    let len = 512 << 10;
+    let mut by_suffix = std::collections::HashMap::new();
+    let (a, b) = (0..400)
+        .find_map(|_| {
+            let id = created(&sb, &create_req(len));
+            by_suffix
+                .insert(id[30..].to_owned(), id.clone())
+                .map(|earlier| (earlier, id))
+        })
+        .expect("two ids ending alike");
+    let slow = bytes(len, 36);
+    let quick = bytes(len, 37);
+    std::thread::scope(|s| {
+        let streaming = s.spawn(|| {
+            // 16 KiB every 100 ms: 3.2 s.
+            sb.stream(
+                &patch(&a, 0, &slow),
+                16 << 10,
+                std::time::Duration::from_millis(100),
+                Ending::Whole,
+            )
+            .expect("an answer")
+        });
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let started = std::time::Instant::now();
+        patch_ok(&sb, &b, 0, &quick);
+        let took = started.elapsed();
+        assert!(
+            !streaming.is_finished(),
+            "A ended before B: the test proves nothing"
+        );
+        // Waiting for A would take 2.7 s.
+        assert!(
+            took < std::time::Duration::from_millis(2000),
+            "B took {took:?}"
+        );
+        assert_answer(&streaming.join().unwrap(), 204, len);
+    });
+    assert_claimed(&sb, &b, &quick);
+    assert_claimed(&sb, &a, &slow);
+}
+
+/// TUS-25 (§9) a termination racing a PATCH of the same upload: 204; the
+/// PATCH fails cleanly (409, 404 or 423) and nothing of the upload is left.
+fn tus_25_termination_racing_a_patch(m: Mode) {
+    let sb = Sandbox::new(m);
+    let data = large_bytes(2 << 20, 125);
+    let id = created(&sb, &create_req(data.len()));
+    let (patched, deleted) = std::thread::scope(|s| {
+        // 64 KiB every 100 ms: 3.2 s, progress recorded on the way.
+        let streaming = s.spawn(|| {
+            sb.stream(
+                &patch(&id, 0, &data),
+                64 << 10,
+                std::time::Duration::from_millis(100),
+                Ending::Whole,
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_millis(1200));
+        let deleted = sb.send(&tus("DELETE").path(&format!("/{id}")));
+        (streaming.join().unwrap(), deleted)
+    });
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+    let r = patched.expect("an answer to the PATCH");
+    assert!(
+        matches!(r.status, 409 | 404 | 423),
+        "the PATCH: {} {}",
+        r.status,
+        r.text()
+    );
+    assert_refused(&sb, &head(&id), 404);
+    sb.assert_absent(&id);
+    assert_eq!(spool_entries(&sb), Vec::<String>::new());
+    sb.assert_nothing_escapes();
+}
+
 /// TUS-35 CORS: the preflight allows the tus headers and methods and
 /// carries discovery; answers expose the tus headers.
 fn tus_35_cors(m: Mode) {
     const ORIGIN: &str = "https://app.example";
     let sb = Sandbox::with_env(m, &[(CORS_ORIGINS, ORIGIN)]);
+    // Every request header of tus.md §12.
     let asked = "tus-resumable, upload-length, upload-defer-length, upload-metadata, \
-                 upload-offset, x-http-method-override, x-request-id, content-type, authorization";
+                 upload-offset, upload-concat, upload-checksum, upload-complete, \
+                 upload-incomplete, upload-draft-interop-version, x-http-method-override, \
+                 x-request-id, content-type, authorization";
     let r = sb.send(
         &Req::new("OPTIONS")
             .header("Origin", ORIGIN)
@@ -555,20 +1325,41 @@ fn tus_35_cors(m: Mode) {
     let r = sb.send(&patch(&id, 0, b"abc").header("Origin", ORIGIN));
     assert_eq!(r.status, 204);
     assert_eq!(r.header("Access-Control-Allow-Origin"), Some(ORIGIN));
-    let exposed = r.header("Access-Control-Expose-Headers").unwrap();
+    assert_exposes_tus_headers(&r);
+    // The creation answer too: Location must be readable by the page.
+    let r = sb.send(&create_req(3).header("Origin", ORIGIN));
+    assert_eq!(r.status, 201);
+    assert_eq!(r.header("Access-Control-Allow-Origin"), Some(ORIGIN));
+    assert_exposes_tus_headers(&r);
+}
+
+/// Every response header of tus.md §12 is exposed (compared without case).
+fn assert_exposes_tus_headers(r: &Resp) {
+    let exposed = r
+        .header("Access-Control-Expose-Headers")
+        .expect("Access-Control-Expose-Headers");
     for h in [
         "Location",
         "Upload-Offset",
         "Upload-Length",
         "Upload-Metadata",
         "Upload-Defer-Length",
+        "Upload-Concat",
         "Upload-Expires",
+        "Upload-Complete",
+        "Upload-Incomplete",
+        "Upload-Draft-Interop-Version",
+        "Upload-Limit",
         "Tus-Version",
         "Tus-Resumable",
         "Tus-Max-Size",
         "Tus-Extension",
+        "Tus-Checksum-Algorithm",
     ] {
-        assert!(exposed.split(", ").any(|e| e == h), "{h} in {exposed}");
+        assert!(
+            exposed.split(',').any(|e| e.trim().eq_ignore_ascii_case(h)),
+            "{h} in {exposed}"
+        );
     }
 }
 
@@ -598,6 +1389,14 @@ fn tus_36_download(m: Mode) {
         "{disposition}"
     );
     assert_eq!(r.header("Tus-Resumable"), Some("1.0.0"));
+    // A plain link to the upload's URL (no tus header, as a browser sends
+    // it) downloads it the same way.
+    let plain = sb.send(&Req::new("GET").path(&format!("/{id}")));
+    assert_eq!(plain.status, 200, "{}", plain.text());
+    assert_eq!(plain.body, r.body);
+    assert_eq!(plain.header("Content-Security-Policy"), Some("sandbox"));
+    assert_eq!(plain.header("Content-Disposition"), Some(disposition));
+    assert_refused(&sb, &Req::new("GET").path("/0123456789abcdef0123456789abcdef"), 404);
 }
 
 /// TUS-37 a tus upload, a FilePond transfer and a Fine Uploader chunked
@@ -692,7 +1491,24 @@ in_every_mode!(
     tus_18_creation_with_upload,
     tus_19_creation_with_part,
     tus_20_method_override,
+    tus_21_interrupted_patch_keeps_what_arrived,
+    tus_21_progress_is_recorded_while_streaming,
+    tus_22_checksums,
+    tus_23_checksum_mismatch,
+    tus_23_interrupted_checksummed_patch_keeps_nothing,
+    tus_24_unknown_checksum_algorithm,
     tus_25_termination,
+    tus_25_termination_racing_a_patch,
+    tus_26_concatenation,
+    tus_27_bad_finals,
+    tus_28_claim_of_partial,
+    tus_29_expiry,
+    tus_30_ietf_v6,
+    tus_31_ietf_v5,
+    tus_32_ietf_v3,
+    tus_33_ietf_unknown_version,
+    tus_34_one_writer_per_upload,
+    tus_34_patch_does_not_block_other_uploads,
     tus_35_cors,
     tus_36_download,
     tus_37_three_protocols,

@@ -1,9 +1,10 @@
-// upspool demo page: FilePond and Fine Uploader against one endpoint.
+// upspool demo page: FilePond, Fine Uploader and Uppy (tus) against one endpoint.
 // Query parameters let the browser tests reuse this very page:
 //   endpoint=URL   the upload endpoint (default /upload)
 //   chunk=N        FilePond chunk size;  retries=0 disables FilePond's chunk retries
 //   part=N         Fine Uploader part size;  concurrent=1 for concurrent chunking
 //   cors=1         Fine Uploader expects a cross-origin endpoint (with credentials)
+//   tuschunk=N     Uppy's tus chunk size (default: the whole file in one PATCH)
 // Every widget event is appended to window.upspoolEvents for the tests.
 'use strict';
 (function () {
@@ -133,5 +134,51 @@
   document.getElementById('fu-input').addEventListener('change', (e) => {
     uploader.addFiles(e.target.files);
     e.target.value = '';
+  });
+
+  // Uppy: Dashboard + Tus from Uppy's own ES module bundle (no bundler). tus
+  // answers the creation with Location: <endpoint>/<id>; the id is its last
+  // segment, and restores like any other upload's.
+  const uppyRows = new Map();
+  const uppyList = document.getElementById('uppy-files');
+  import('/node_modules/uppy/dist/uppy.min.mjs').then(({ Uppy, Dashboard, Tus }) => {
+    const uppy = new Uppy({ autoProceed: true })
+      .use(Dashboard, {
+        target: '#uppy',
+        inline: true,
+        width: '100%',
+        height: 260,
+        proudlyDisplayPoweredByUppy: false,
+      })
+      .use(Tus, { endpoint, chunkSize: Number(params.get('tuschunk')) || Infinity });
+    uppy.on('file-added', (file) => {
+      uppyRows.set(file.id, row(uppyList, file.name));
+      record('uppy', 'added', null, file.name);
+    });
+    uppy.on('upload-progress', (file, progress) => {
+      record('uppy', 'progress', null, file.name, progress.bytesUploaded);
+    });
+    uppy.on('upload-success', (file, response) => {
+      const url = response.uploadURL;
+      const id = new URL(url, location.href).pathname.split('/').pop();
+      record('uppy', 'success', id, file.name, url);
+      const li = uppyRows.get(file.id);
+      if (li) done(li, id, null);
+    });
+    uppy.on('upload-error', (file, error) => {
+      record('uppy', 'error', null, file && file.name, String(error && error.message));
+      const li = file && uppyRows.get(file.id);
+      if (li) failed(li, (error && error.message) || 'error');
+    });
+    uppy.on('file-removed', (file) => {
+      record('uppy', 'removed', null, file.name);
+      const li = uppyRows.get(file.id);
+      if (li && li.querySelector('.state').textContent !== 'stored') li.remove();
+      uppyRows.delete(file.id);
+    });
+    window.upspoolUppy = uppy;
+  }).catch((e) => {
+    record('uppy', 'missing', null, null, String(e));
+    document.getElementById('missing').hidden = false;
   });
 })();

@@ -159,6 +159,10 @@ pub(crate) fn route(head: &Head<'_>) -> Action {
                     url: url.to_owned(),
                     head: head_request,
                 }
+            } else if let (false, Some(id)) = (head_request, last_segment(head.path_info)) {
+                // A plain link to a tus upload's URL (`Location`) downloads
+                // it, as tusd's does: browsers send no tus header on a GET.
+                return Action::Tus(Tus::Download(id.to_owned()));
             } else {
                 Fp::NoAction
             },
@@ -517,6 +521,28 @@ mod tests {
                 ""
             ),
             Action::Tus(Tus::MethodNotAllowed)
+        );
+    }
+
+    #[test]
+    fn a_plain_get_of_an_upload_url_is_a_tus_download() {
+        assert_eq!(
+            decide("GET", "/abc", "", &[], ""),
+            Action::Tus(Tus::Download("abc".into()))
+        );
+        // FilePond's query keys keep their meaning; HEAD without tus
+        // headers stays FilePond's.
+        assert_eq!(
+            decide("GET", "/abc", "restore=x", &[], ""),
+            Action::FilePond(Fp::Restore("x".into()))
+        );
+        assert_eq!(
+            decide("HEAD", "/abc", "", &[], ""),
+            Action::FilePond(Fp::NoAction)
+        );
+        assert_eq!(
+            decide("GET", "", "", &[], ""),
+            Action::FilePond(Fp::NoAction)
         );
     }
 

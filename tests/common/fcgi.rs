@@ -80,3 +80,22 @@ pub fn read_answer(stream: &mut impl Read) -> Vec<u8> {
         }
     }
 }
+
+/// Reads records until END_REQUEST; returns the STDOUT bytes, or `None`
+/// when the connection ends (or fails) first.
+pub fn read_answer_opt(stream: &mut impl Read) -> Option<Vec<u8>> {
+    let mut stdout = Vec::new();
+    loop {
+        let mut h = [0u8; 8];
+        stream.read_exact(&mut h).ok()?;
+        let len = u16::from_be_bytes([h[4], h[5]]) as usize + h[6] as usize;
+        let mut content = vec![0u8; len];
+        stream.read_exact(&mut content).ok()?;
+        content.truncate(u16::from_be_bytes([h[4], h[5]]) as usize);
+        match h[1] {
+            STDOUT => stdout.extend(content),
+            END => return Some(stdout),
+            _ => {}
+        }
+    }
+}

@@ -244,6 +244,19 @@ pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
+/// How [`Sandbox::stream`] ends a request's body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The whole body; then the answer is read.
+    Whole,
+    /// Only the first `n` bytes, then the client goes away: CGI's stdin is
+    /// closed early (short stdin), FastCGI's and `serve`'s connection closed.
+    Cut(usize),
+    /// Only the first `n` bytes, then FastCGI's `ABORT_REQUEST` and its
+    /// answer is read; in the other modes the same as [`Ending::Cut`].
+    Abort(usize),
+}
+
 /// A sandbox directory holding only `spool`, and the binary running in a mode.
 pub struct Sandbox {
     pub mode: Mode,
@@ -501,6 +514,158 @@ impl Sandbox {
         std::thread::sleep(pause);
         child.kill().unwrap();
         child.wait().unwrap();
+    }
+
+    /// Sends `req` through the mode's transport with its body written `chunk`
+    /// bytes at a time and `pause` after each write, ending as `ending` says.
+    /// Returns the answer when there is one to read: always for
+    /// [`Ending::Whole`]; for a cut body only what CGI wrote after its short
+    /// stdin, or what FastCGI answered to `ABORT_REQUEST` (`None` when the
+    /// transport was closed or nothing was written).
+    pub fn stream(&self, req: &Req, chunk: usize, pause: Duration, ending: Ending) -> Option<Resp> {
+        let sent = match ending {
+            Ending::Whole => req.body.len(),
+            Ending::Cut(n) | Ending::Abort(n) => n.min(req.body.len()),
+        };
+        let body = req.body[..sent].to_vec();
+        let chunk = chunk.max(1);
+        match self.mode {
+            Mode::Cgi => {
+                let mut child = self
+                    .cgi_command(req)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("run upspool as CGI");
+                let mut stdin = child.stdin.take().unwrap();
+                let writer = std::thread::spawn(move || {
+                    for piece in body.chunks(chunk) {
+                        if stdin.write_all(piece).is_err() {
+                            return;
+                        }
+                        std::thread::sleep(pause);
+                    }
+                    // Dropping stdin is the end of the body: short when cut.
+                });
+                let out = child.wait_with_output().unwrap();
+                let _ = writer.join();
+                if ending == Ending::Whole {
+                    assert!(
+                        out.status.success(),
+                        "CGI exited with {:?}: {}",
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                (!out.stdout.is_empty()).then(|| parse_cgi(&out.stdout))
+            }
+            Mode::FastCgi => {
+                let addr = self.server.as_ref().expect("FastCGI mode").addr.clone();
+                let mut stream = TcpStream::connect(&addr).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(120)))
+                    .unwrap();
+                let vars: Vec<(String, String)> = self
+                    .meta_variables(req)
+                    .into_iter()
+                    .map(|(k, v)| {
+                        (
+                            k,
+                            String::from_utf8(v).expect("FastCGI test params are UTF-8"),
+                        )
+                    })
+                    .collect();
+                let params: Vec<(&str, &str)> =
+                    vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let head = fcgi::request_head(1, false, &params);
+                let mut writer = stream.try_clone().unwrap();
+                let sender = std::thread::spawn(move || {
+                    if writer.write_all(&head).is_err() {
+                        return;
+                    }
+                    for piece in body.chunks(chunk) {
+                        for record in piece.chunks(32768) {
+                            if writer
+                                .write_all(&fcgi::record(fcgi::STDIN, 1, record))
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                        std::thread::sleep(pause);
+                    }
+                    let _ = match ending {
+                        Ending::Whole => writer.write_all(&fcgi::record(fcgi::STDIN, 1, &[])),
+                        Ending::Abort(_) => writer.write_all(&fcgi::record(fcgi::ABORT, 1, &[])),
+                        Ending::Cut(_) => writer.shutdown(Shutdown::Both),
+                    };
+                });
+                let answer = if matches!(ending, Ending::Cut(_)) {
+                    let _ = sender.join();
+                    None
+                } else {
+                    let answer = fcgi::read_answer_opt(&mut stream);
+                    let _ = sender.join();
+                    answer
+                };
+                match ending {
+                    Ending::Whole => Some(parse_cgi(&answer.expect("a FastCGI answer"))),
+                    _ => answer
+                        .filter(|out| !out.is_empty())
+                        .map(|out| parse_cgi(&out)),
+                }
+            }
+            Mode::Http => {
+                let addr = self.http_addr().to_owned();
+                let mut stream = TcpStream::connect(&addr).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(120)))
+                    .unwrap();
+                let target = format!(
+                    "/upload{}{}{}",
+                    req.path_info,
+                    if req.query.is_empty() { "" } else { "?" },
+                    req.query
+                );
+                let mut head = format!(
+                    "{} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n",
+                    req.method
+                )
+                .into_bytes();
+                for (name, value) in &req.headers {
+                    head.extend_from_slice(name.as_bytes());
+                    head.extend_from_slice(b": ");
+                    head.extend_from_slice(value);
+                    head.extend_from_slice(b"\r\n");
+                }
+                let length = req.declared_length.unwrap_or(req.body.len() as u64);
+                head.extend_from_slice(format!("Content-Length: {length}\r\n\r\n").as_bytes());
+                let mut writer = stream.try_clone().unwrap();
+                let sender = std::thread::spawn(move || {
+                    if writer.write_all(&head).is_err() {
+                        return;
+                    }
+                    for piece in body.chunks(chunk) {
+                        if writer.write_all(piece).is_err() {
+                            return;
+                        }
+                        std::thread::sleep(pause);
+                    }
+                    if ending != Ending::Whole {
+                        let _ = writer.shutdown(Shutdown::Both);
+                    }
+                });
+                if ending != Ending::Whole {
+                    let _ = sender.join();
+                    return None;
+                }
+                let mut raw = Vec::new();
+                let _ = stream.read_to_end(&mut raw);
+                let _ = sender.join();
+                Some(parse_http(&raw, req.method == "HEAD"))
+            }
+        }
     }
 
     /// `upspool info ID`: the record, or `None` when it exits 1.

@@ -1,4 +1,5 @@
-//! The real widgets in a real Chromium (tests/e2e/browser/widgets.test.mjs,
+//! The real widgets in a real Chromium (tests/e2e/browser/widgets.test.mjs for
+//! FilePond and Fine Uploader, tests/e2e/browser/uppy.test.mjs for Uppy's tus;
 //! run with Node's test runner and playwright-core), through each way of
 //! deploying upspool: `upspool serve`, nginx → upspool FastCGI, and nginx →
 //! fcgiwrap → upspool CGI. CORS is configured for the test page's origin.
@@ -21,7 +22,10 @@ fn browser_ready() -> bool {
         .join("node_modules/playwright-core")
         .exists()
         && Path::new(ROOT).join("node_modules/filepond").exists()
-        && Path::new(ROOT).join("node_modules/fine-uploader").exists();
+        && Path::new(ROOT).join("node_modules/fine-uploader").exists()
+        && Path::new(ROOT)
+            .join("node_modules/uppy/dist/uppy.min.mjs")
+            .exists();
     if !packages {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -33,14 +37,15 @@ fn browser_ready() -> bool {
     have("chromium") && have("node")
 }
 
-/// Runs the browser scenarios against `site` and prints their timings.
-fn run_scenarios(site: &Site, mode: &str, page_port: u16) {
+/// Runs the browser scenarios of `script` (in tests/e2e/browser/) against
+/// `site` and prints their timings.
+fn run_scenarios(site: &Site, mode: &str, page_port: u16, script: &str) {
     let timings = site.path("timings.json");
     let mut cmd = Command::new("node");
     cmd.args([
         "--test",
         "--test-reporter=spec",
-        "tests/e2e/browser/widgets.test.mjs",
+        &format!("tests/e2e/browser/{script}"),
     ])
     .current_dir(ROOT)
     .env("UPSPOOL_MODE", mode)
@@ -51,7 +56,7 @@ fn run_scenarios(site: &Site, mode: &str, page_port: u16) {
     .env("UPSPOOL_PAGE_PORT", page_port.to_string())
     .env("UPSPOOL_OTHER_PORT", free_port().to_string())
     .env("UPSPOOL_TIMINGS", &timings);
-    if mode == "serve" {
+    if mode == "serve" && script == WIDGETS {
         cmd.env(
             "UPSPOOL_SCREENSHOT",
             Path::new(ROOT).join("target/demo.png"),
@@ -68,6 +73,9 @@ fn run_scenarios(site: &Site, mode: &str, page_port: u16) {
     );
 }
 
+const WIDGETS: &str = "widgets.test.mjs";
+const UPPY: &str = "uppy.test.mjs";
+
 fn new_site(page_port: u16) -> Site {
     let mut site = Site::new();
     site.cors = Some(format!("http://127.0.0.1:{page_port}"));
@@ -83,7 +91,7 @@ fn widgets_through_upspool_serve() {
     let page_port = free_port();
     let mut site = new_site(page_port);
     site.serve();
-    run_scenarios(&site, "serve", page_port);
+    run_scenarios(&site, "serve", page_port, WIDGETS);
 }
 
 #[test]
@@ -94,7 +102,7 @@ fn widgets_through_nginx_fastcgi() {
     let page_port = free_port();
     let mut site = new_site(page_port);
     site.nginx_fastcgi();
-    run_scenarios(&site, "nginx-fastcgi", page_port);
+    run_scenarios(&site, "nginx-fastcgi", page_port, WIDGETS);
 }
 
 #[test]
@@ -105,5 +113,38 @@ fn widgets_through_nginx_fcgiwrap_cgi() {
     let page_port = free_port();
     let mut site = new_site(page_port);
     site.nginx_fcgiwrap();
-    run_scenarios(&site, "nginx-fcgiwrap-cgi", page_port);
+    run_scenarios(&site, "nginx-fcgiwrap-cgi", page_port, WIDGETS);
+}
+
+#[test]
+fn uppy_tus_through_upspool_serve() {
+    if !browser_ready() {
+        return;
+    }
+    let page_port = free_port();
+    let mut site = new_site(page_port);
+    site.serve();
+    run_scenarios(&site, "serve", page_port, UPPY);
+}
+
+#[test]
+fn uppy_tus_through_nginx_fastcgi() {
+    if !browser_ready() || !have("nginx") {
+        return;
+    }
+    let page_port = free_port();
+    let mut site = new_site(page_port);
+    site.nginx_fastcgi();
+    run_scenarios(&site, "nginx-fastcgi", page_port, UPPY);
+}
+
+#[test]
+fn uppy_tus_through_nginx_fcgiwrap_cgi() {
+    if !browser_ready() || !have("nginx") || !have("fcgiwrap") {
+        return;
+    }
+    let page_port = free_port();
+    let mut site = new_site(page_port);
+    site.nginx_fcgiwrap();
+    run_scenarios(&site, "nginx-fcgiwrap-cgi", page_port, UPPY);
 }

@@ -1,7 +1,7 @@
-//! Load: 10,000 uploads — Fine Uploader and FilePond, small and chunked,
-//! mixed — through nginx → upspool FastCGI at concurrency 64. Zero may fail,
-//! every stored file is hashed against what was sent, and the FastCGI
-//! process's memory stays flat. Runs under CI, or with UPSPOOL_LOAD=1.
+//! Load: 10,000 uploads — Fine Uploader, FilePond and tus, small and
+//! chunked, mixed — through nginx → upspool FastCGI at concurrency 64. Zero
+//! may fail, every stored file is hashed against what was sent, and the
+//! FastCGI process's memory stays flat. Runs under CI, or with UPSPOOL_LOAD=1.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -15,6 +15,69 @@ use site::*;
 
 const UPLOADS: usize = 10_000;
 const CONCURRENCY: usize = 64;
+
+/// The protocols of the mix, in the order they are counted.
+const PROTOCOLS: [&str; 3] = ["fine-uploader", "filepond", "tus"];
+
+/// The protocol of upload number `n` (its kind is chosen by `n % 20`).
+fn protocol_of(n: usize) -> usize {
+    match n % 20 {
+        0 | 1 | 10.. => 0,
+        2..=5 => 1,
+        _ => 2,
+    }
+}
+
+/// A tus 1.0 request on `<endpoint>/<id>` (or the endpoint itself).
+fn tus(method: &str, id: &str) -> Req {
+    let r = Req::new(method).header("Tus-Resumable", "1.0.0");
+    if id.is_empty() {
+        r
+    } else {
+        r.path(&format!("/{id}"))
+    }
+}
+
+/// A tus creation answered 201 with the expected `Upload-Offset`; the id
+/// from its `Location` (`/upload/<id>` through nginx).
+fn tus_created(site: &Site, n: usize, req: &Req, offset: usize) -> String {
+    let r = site.send(req);
+    assert_eq!(r.status, 201, "upload {n}: {}", r.text());
+    assert_eq!(
+        r.header("Upload-Offset"),
+        Some(offset.to_string().as_str()),
+        "upload {n}"
+    );
+    let location = r.header("Location").expect("a Location");
+    let id = location
+        .strip_prefix("/upload/")
+        .unwrap_or_else(|| panic!("upload {n}: Location {location}"));
+    assert_hex_id(id);
+    id.to_owned()
+}
+
+/// tus PATCHes of `data` from `from` in `pieces` requests, each answered 204
+/// with the running offset.
+fn tus_patches(site: &Site, n: usize, id: &str, data: &[u8], from: usize, pieces: usize) {
+    let step = (data.len() - from).div_ceil(pieces).max(1);
+    let mut off = from;
+    while off < data.len() {
+        let end = (off + step).min(data.len());
+        let r = site.send(
+            &tus("PATCH", id)
+                .header("Content-Type", "application/offset+octet-stream")
+                .header("Upload-Offset", off.to_string())
+                .body(data[off..end].to_vec()),
+        );
+        assert_eq!(r.status, 204, "upload {n} at {off}: {}", r.text());
+        assert_eq!(
+            r.header("Upload-Offset"),
+            Some(end.to_string().as_str()),
+            "upload {n}"
+        );
+        off = end;
+    }
+}
 
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -79,7 +142,7 @@ fn upload(site: &Site, n: usize) -> (String, Vec<u8>) {
             (id, data)
         }
         // FilePond process.
-        3..=7 => {
+        3..=5 => {
             let r = site.send(
                 &Req::new("POST").form(Form::new().field("filepond", "{}").file(
                     "filepond",
@@ -90,6 +153,61 @@ fn upload(site: &Site, n: usize) -> (String, Vec<u8>) {
             );
             assert_eq!(r.status, 201, "upload {n}: {}", r.text());
             (r.text(), data)
+        }
+        // tus: creation, then the whole file in one PATCH.
+        6 => {
+            let id = tus_created(
+                site,
+                n,
+                &tus("POST", "").header("Upload-Length", size.to_string()),
+                0,
+            );
+            tus_patches(site, n, &id, &data, 0, 1);
+            (id, data)
+        }
+        // tus: creation with metadata, then three PATCHes.
+        7 => {
+            let id = tus_created(
+                site,
+                n,
+                &tus("POST", "")
+                    .header("Upload-Length", size.to_string())
+                    .header(
+                        "Upload-Metadata",
+                        "filename dHVzLmJpbg==,filetype YXBwbGljYXRpb24vb2N0ZXQtc3RyZWFt",
+                    ),
+                0,
+            );
+            tus_patches(site, n, &id, &data, 0, 3);
+            (id, data)
+        }
+        // tus: creation-with-upload of the whole file.
+        8 => {
+            let id = tus_created(
+                site,
+                n,
+                &tus("POST", "")
+                    .header("Upload-Length", size.to_string())
+                    .header("Content-Type", "application/offset+octet-stream")
+                    .body(data.clone()),
+                size,
+            );
+            (id, data)
+        }
+        // tus: creation-with-upload of a part, the rest in two PATCHes.
+        9 => {
+            let first = size / 3;
+            let id = tus_created(
+                site,
+                n,
+                &tus("POST", "")
+                    .header("Upload-Length", size.to_string())
+                    .header("Content-Type", "application/offset+octet-stream")
+                    .body(data[..first].to_vec()),
+                first,
+            );
+            tus_patches(site, n, &id, &data, first, 2);
+            (id, data)
         }
         // Fine Uploader simple upload.
         _ => {
@@ -121,7 +239,7 @@ fn ten_thousand_mixed_uploads_at_concurrency_64() {
     let site = Arc::new(site);
     let upspool_pid = site.pid(0);
     let next = Arc::new(AtomicUsize::new(0));
-    let verified = Arc::new(AtomicUsize::new(0));
+    let verified: Arc<[AtomicUsize; 3]> = Arc::new(Default::default());
     let rss_at_quarter = Arc::new(AtomicUsize::new(0));
     let started = std::time::Instant::now();
     let workers: Vec<_> = (0..CONCURRENCY)
@@ -142,10 +260,16 @@ fn ten_thousand_mixed_uploads_at_concurrency_64() {
                         quarter.store(peak_rss_kib(upspool_pid) as usize, Ordering::SeqCst);
                     }
                     let (id, data) = upload(&site, n);
-                    let r = site.send(&Req::new("GET").query(&format!("restore={id}")));
+                    let protocol = protocol_of(n);
+                    // tus uploads come back through tus's own GET <endpoint>/<id>.
+                    let r = if PROTOCOLS[protocol] == "tus" {
+                        site.send(&tus("GET", &id))
+                    } else {
+                        site.send(&Req::new("GET").query(&format!("restore={id}")))
+                    };
                     assert_eq!(r.status, 200, "restore of upload {n}");
                     assert_eq!(sha256(&r.body), sha256(&data), "upload {n} is corrupted");
-                    verified.fetch_add(1, Ordering::SeqCst);
+                    verified[protocol].fetch_add(1, Ordering::SeqCst);
                 }
             })
         })
@@ -156,12 +280,28 @@ fn ten_thousand_mixed_uploads_at_concurrency_64() {
     let seconds = started.elapsed().as_secs_f64();
     let quarter = rss_at_quarter.load(Ordering::SeqCst) as u64;
     let end = peak_rss_kib(upspool_pid);
+    let counts: Vec<usize> = verified.iter().map(|v| v.load(Ordering::SeqCst)).collect();
+    let total: usize = counts.iter().sum();
     eprintln!(
-        "load: {} uploads verified in {seconds:.1} s ({:.0} uploads/s); FastCGI peak RSS {quarter} KiB at 25 %, {end} KiB at the end",
-        verified.load(Ordering::SeqCst),
+        "load: {total} uploads verified ({}) in {seconds:.1} s ({:.0} uploads/s); FastCGI peak RSS {quarter} KiB at 25 %, {end} KiB at the end",
+        PROTOCOLS
+            .iter()
+            .zip(&counts)
+            .map(|(p, c)| format!("{p} {c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         UPLOADS as f64 / seconds
     );
-    assert_eq!(verified.load(Ordering::SeqCst), UPLOADS);
+    // Zero lost, in every protocol.
+    for (p, name) in PROTOCOLS.iter().enumerate() {
+        let sent = (0..UPLOADS).filter(|&n| protocol_of(n) == p).count();
+        assert_eq!(
+            counts[p], sent,
+            "{name}: {sent} sent, {} verified",
+            counts[p]
+        );
+    }
+    assert_eq!(total, UPLOADS);
     assert!(end < 64 * 1024, "peak RSS {end} KiB");
     assert!(
         end <= quarter + 8 * 1024,

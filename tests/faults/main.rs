@@ -1,10 +1,12 @@
 //! Faults: processes killed at random points of a chunk, a full disk, a
 //! read-only spool, gc running during uploads, and two FastCGI servers plus
-//! CGI processes sharing one spool. Mounting needs root (CI runs as root);
-//! elsewhere those tests skip themselves with a message.
+//! CGI processes sharing one spool; the same faults for tus in `tus.rs`.
+//! Mounting needs root (CI runs as root); elsewhere those tests skip
+//! themselves with a message.
 
 #[path = "../common/mod.rs"]
 mod common;
+mod tus;
 
 use std::io::Write;
 use std::os::unix::net::UnixStream;
@@ -71,20 +73,33 @@ fn cgi_killed_100_times_mid_chunk() {
     sb.assert_stored(id, &data);
 }
 
-/// A FastCGI server on a Unix socket, restarted at will.
+/// A FastCGI server on a Unix socket (or `upspool serve` on a loopback
+/// port), restarted at will.
 struct Responder {
     sb: Arc<Sandbox>,
     socket: PathBuf,
     server: Option<Server>,
+    /// `upspool serve` rather than FastCGI.
+    serve: bool,
 }
 
 impl Responder {
     fn start(sb: Arc<Sandbox>) -> Responder {
+        Responder::launch(sb, false)
+    }
+
+    /// `upspool serve`, on a new port at each restart.
+    fn serve(sb: Arc<Sandbox>) -> Responder {
+        Responder::launch(sb, true)
+    }
+
+    fn launch(sb: Arc<Sandbox>, serve: bool) -> Responder {
         let socket = sb.outside.path().join("faults.sock");
         let mut r = Responder {
             sb,
             socket,
             server: None,
+            serve,
         };
         r.restart();
         r
@@ -95,11 +110,31 @@ impl Responder {
             let _ = old.child.kill();
             let _ = old.child.wait();
         }
-        let spec = format!("unix:{}", self.socket.display());
-        self.server = Some(self.sb.start_server(
-            &["fastcgi", "--listen", &spec, "--workers", "2"],
-            "FastCGI on ",
-        ));
+        self.server = Some(if self.serve {
+            self.sb.start_server(
+                &["serve", "--listen", "127.0.0.1:0", "--workers", "4"],
+                "http://",
+            )
+        } else {
+            let spec = format!("unix:{}", self.socket.display());
+            self.sb.start_server(
+                &["fastcgi", "--listen", &spec, "--workers", "2"],
+                "FastCGI on ",
+            )
+        });
+    }
+
+    /// The running `serve`'s address.
+    fn addr(&self) -> &str {
+        &self.server.as_ref().expect("a running server").addr
+    }
+
+    /// What the running server has logged since it last started.
+    fn log(&self) -> String {
+        self.server
+            .as_ref()
+            .map(|s| s.log.lock().unwrap().clone())
+            .unwrap_or_default()
     }
 
     fn kill(&mut self) {

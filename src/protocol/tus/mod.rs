@@ -27,7 +27,7 @@ use crate::log;
 use crate::message::{
     HeaderMap, HeaderName, HeaderText, HeaderValue, Request, Response, StatusCode, header,
 };
-use crate::spool::{Entry, Id, Protocol, Record, SpoolError, unix_now};
+use crate::spool::{Entry, Id, Protocol, Record, SpoolError, Writer, unix_now};
 use checksum::Expected;
 use wire::{
     UPLOAD_CONCAT, UPLOAD_DEFER_LENGTH, UPLOAD_EXPIRES, UPLOAD_LENGTH, UPLOAD_METADATA,
@@ -73,6 +73,10 @@ pub(super) fn discovery(h: &Handler, request: &Request<'_>, response: &mut Respo
 pub(super) fn handle(h: &Handler, action: Tus, request: Request<'_>) -> Response {
     let wire = match Wire::of(&request.headers) {
         Ok(w) => w,
+        // A plain link to an upload's URL carries no tus header.
+        Err(_) if matches!(action, Tus::Download(_)) && !is_tus_request(&request.headers) => {
+            Wire::Tus1
+        }
         Err((failure, wire)) => return render(failure, wire),
     };
     let outcome = match action {
@@ -90,6 +94,10 @@ pub(super) fn handle(h: &Handler, action: Tus, request: Request<'_>) -> Response
         Ok(r) => r,
         Err(f) => render(f, wire),
     }
+}
+
+fn is_tus_request(headers: &HeaderMap) -> bool {
+    headers.contains_key("tus-resumable") || headers.contains_key("upload-draft-interop-version")
 }
 
 /// A malformed id names no upload: 404 (§6).
@@ -493,21 +501,10 @@ fn write(
 ) -> Result<(u64, Record), Failure> {
     let declared = header_number(&request.headers, "upload-length")?;
     let content_length = request.content_length;
-    // One writer per upload: a second waits for the first (up to the lock
-    // timeout), then meets the offset rule below; or 423, which clients retry.
-    let writer = match h.spool.writer(id) {
-        Ok(Some(w)) => Some(w),
-        Ok(None) => None,
-        Err(SpoolError::Busy) => {
-            return Err(Failure::new(
-                Kind::Locked,
-                "Another request is writing this upload; try again.",
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let mut writer = become_writer(h, id)?;
+    let mut retried = false;
     // Check the offset and fix the length under the id's lock.
-    let (received, length) = {
+    let (received, length, writer) = loop {
         let lock = h.spool.lock(id).map_err(Failure::from)?;
         let mut record = match lock.entry().map_err(Failure::from)? {
             Entry::Complete(r) if r.protocol == Protocol::Tus => {
@@ -517,9 +514,17 @@ fn write(
             _ => return Err(not_found()),
         };
         check_expiry(h, &record)?;
-        if writer.is_none() {
-            return Err(not_found());
-        }
+        let Some(w) = writer.take() else {
+            // An incoming record without its data file: a completion cut
+            // between its two renames, which `entry` has just rolled back.
+            if retried {
+                return Err(not_found());
+            }
+            retried = true;
+            drop(lock);
+            writer = become_writer(h, id)?;
+            continue;
+        };
         if append.offset != record.received {
             return Err(conflict(append.offset, record.received));
         }
@@ -553,10 +558,7 @@ fn write(
             }
             _ => {}
         }
-        (record.received, record.size)
-    };
-    let Some(writer) = writer else {
-        return Err(not_found());
+        break (record.received, record.size, w);
     };
     let end = length.unwrap_or(h.config.max_size);
     let room = end.saturating_sub(received);
@@ -633,6 +635,20 @@ fn write(
     }
     drop(writer);
     Ok(done)
+}
+
+/// Becomes the upload's one writer: a second PATCH waits for the first
+/// (up to the lock timeout), then meets the offset rule; or 423, which
+/// clients retry. `None`: the upload has no incoming data.
+fn become_writer<'h>(h: &'h Handler, id: &Id) -> Result<Option<Writer<'h>>, Failure> {
+    match h.spool.writer(id) {
+        Ok(w) => Ok(w),
+        Err(SpoolError::Busy) => Err(Failure::new(
+            Kind::Locked,
+            "Another request is writing this upload; try again.",
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The answer to a write on a complete upload: the same offset with an

@@ -8,12 +8,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
-const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.gif': 'image/gif' };
+const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.gif': 'image/gif' };
 
 function staticFile(pathname) {
   if (pathname === '/' || pathname === '/index.html') return path.join(ROOT, 'web/demo.html');
   if (pathname === '/demo.js') return path.join(ROOT, 'web/demo.js');
-  if (pathname.startsWith('/node_modules/filepond/dist/') || pathname.startsWith('/node_modules/fine-uploader/fine-uploader/')) {
+  const packages = ['/node_modules/filepond/dist/', '/node_modules/fine-uploader/fine-uploader/', '/node_modules/uppy/dist/'];
+  if (packages.some((p) => pathname.startsWith(p))) {
     const file = path.join(ROOT, pathname);
     if (file.startsWith(path.join(ROOT, 'node_modules'))) return file;
   }
@@ -22,11 +23,17 @@ function staticFile(pathname) {
 
 /**
  * Starts the front on `port`, forwarding `endpoint` (and below) to `target`.
- * Returns { url, seen, fail(match, times, status), close() }.
+ * Returns { url, seen, answers, fail(match, times, status), clearFaults(),
+ * slow(match, ms), clearSlow(), close() }. `slow` holds each matching request
+ * `ms` before forwarding it (a slow link, so a page can be reloaded
+ * mid-upload); a request whose client went away meanwhile is not forwarded. `answers` lists upstream responses as
+ * { method, url, status, headers }.
  */
 export async function startProxy({ port, target, endpoint }) {
   const seen = [];
+  const answers = [];
   const faults = [];
+  const delays = [];
   const [host, targetPort] = target.split(':');
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://front');
@@ -59,20 +66,30 @@ export async function startProxy({ port, target, endpoint }) {
       }
       const headers = { ...req.headers, host: target, 'content-length': String(body.length) };
       delete headers['transfer-encoding'];
-      const upstream = http.request({ host, port: Number(targetPort), method: req.method, path: req.url, headers }, (up) => {
-        res.writeHead(up.statusCode, up.statusMessage, up.headers);
-        up.pipe(res);
-      });
-      upstream.on('error', (e) => { res.writeHead(502); res.end(String(e)); });
-      upstream.end(body);
+      const forward = () => {
+        if (res.destroyed || req.socket.destroyed) return;
+        const upstream = http.request({ host, port: Number(targetPort), method: req.method, path: req.url, headers }, (up) => {
+          answers.push({ method: req.method, url: req.url, status: up.statusCode, headers: up.headers });
+          res.writeHead(up.statusCode, up.statusMessage, up.headers);
+          up.pipe(res);
+        });
+        upstream.on('error', (e) => { res.writeHead(502); res.end(String(e)); });
+        upstream.end(body);
+      };
+      const delay = delays.find((d) => d.match(entry));
+      if (delay) setTimeout(forward, delay.ms);
+      else forward();
     });
   });
   await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${port}`,
     seen,
+    answers,
     fail(match, times = 1, status = 500) { faults.push({ match, times, status }); },
     clearFaults() { faults.length = 0; },
+    slow(match, ms) { delays.push({ match, ms }); },
+    clearSlow() { delays.length = 0; },
     close() { return new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }); },
   };
 }

@@ -311,11 +311,15 @@ scenario('cross-origin: refused when the origin is not allowed', async () => {
 
 scenario('demo page screenshot', async () => {
   const { page, context } = await openPage(`chunk=${MIB}&part=${MIB}`);
-  await page.setViewportSize({ width: 1200, height: 470 });
+  await page.waitForFunction(() => window.upspoolUppy);
+  await page.setViewportSize({ width: 1400, height: 620 });
   await page.setInputFiles(pondInput, makeFile('photo.jpg', 1.5 * MIB, 15).path);
   await page.setInputFiles(fuInput, makeFile('report.pdf', 2.5 * MIB, 16).path);
+  await page.setInputFiles('#uppy input.uppy-Dashboard-input[name="files[]"]:not([webkitdirectory])',
+    makeFile('video.mp4', 3.5 * MIB, 17).path);
   await event(page, 'filepond', 'processed');
   await event(page, 'fineuploader', 'complete');
+  await event(page, 'uppy', 'success');
   await page.waitForTimeout(800);
   await page.screenshot({ path: env.UPSPOOL_SCREENSHOT });
   await context.close();
