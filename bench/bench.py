@@ -859,6 +859,9 @@ def tus_targets(lab, tag, peers=True, fastcgi_env=None):
         port, d = free_port(), lab.spool(f"tus-{tag}-rustus")
         p = lab.start([rustus, "--host", "127.0.0.1", "--port", str(port), "--storage", "file-storage",
                        "--data-dir", d, "--info-storage", "file-info-storage", "--info-dir", d,
+                       # rustus 0.5 holds a PATCH's body in memory and refuses one above
+                       # --max-body-size (256 KiB by default): allow the 1 GiB PATCH.
+                       "--max-body-size", str(1024 * MIB + MIB),
                        "--tus-extensions", "getting,creation,termination,creation-with-upload,creation-defer-length,concatenation,checksum"],
                       log=f"tus-{tag}-rustus.log")
         wait_for(f"127.0.0.1:{port}", timeout=60)
