@@ -823,9 +823,11 @@ class TusTarget:
                     os.remove(os.path.join(d, n))
 
 
-def tus_targets(lab, tag, peers=True, fastcgi_env=None):
+def tus_targets(lab, tag, peers=True, fastcgi_env=None, fsync_peer=False):
     """nginx → upspool FastCGI, `upspool serve` (direct), and the peers that
-    can run here, each with its own directory. Returns (targets, skipped)."""
+    can run here, each with its own directory; with `fsync_peer` also rustus
+    with `--force-fsync true` (an fdatasync after each PATCH's bytes, the
+    nearest a peer comes to upspool's durability). Returns (targets, skipped)."""
     env = {"UPSPOOL_GC_PROBABILITY": "0"}
     targets, skipped = {}, {}
     fsock = lab.path(f"tus-{tag}.sock")
@@ -856,16 +858,16 @@ def tus_targets(lab, tag, peers=True, fastcgi_env=None):
     if not rustus:
         skipped["rustus"] = "not installed (bench/peers/install-rustus, or RUSTUS=<binary>)"
     else:
-        port, d = free_port(), lab.spool(f"tus-{tag}-rustus")
-        p = lab.start([rustus, "--host", "127.0.0.1", "--port", str(port), "--storage", "file-storage",
-                       "--data-dir", d, "--info-storage", "file-info-storage", "--info-dir", d,
-                       # rustus 0.5 holds a PATCH's body in memory and refuses one above
-                       # --max-body-size (256 KiB by default): allow the 1 GiB PATCH.
-                       "--max-body-size", str(1024 * MIB + MIB),
-                       "--tus-extensions", "getting,creation,termination,creation-with-upload,creation-defer-length,concatenation,checksum"],
-                      log=f"tus-{tag}-rustus.log")
-        wait_for(f"127.0.0.1:{port}", timeout=60)
-        targets["rustus"] = TusTarget("rustus", port, "/files", p, d)
+        for name, extra in [("rustus", [])] + ([("rustus --force-fsync", ["--force-fsync", "true"])] if fsync_peer else []):
+            port, d = free_port(), lab.spool(f"tus-{tag}-{name.replace(' ', '')}")
+            p = lab.start([rustus, "--host", "127.0.0.1", "--port", str(port), "--storage", "file-storage",
+                           "--data-dir", d, "--info-storage", "file-info-storage", "--info-dir", d,
+                           # rustus 0.5 holds a PATCH's body in memory and refuses one above
+                           # --max-body-size (256 KiB by default): allow the 1 GiB PATCH.
+                           "--max-body-size", str(1024 * MIB + MIB), *extra],
+                          log=f"tus-{tag}-{name.replace(' ', '')}.log")
+            wait_for(f"127.0.0.1:{port}", timeout=60)
+            targets[name] = TusTarget(name, port, "/files", p, d)
     return targets, skipped
 
 
@@ -949,14 +951,16 @@ def tus_large(lab, size, reps, chunk, data_file, want):
                 runs[(name, mode)].append((elapsed, then_fsync))
                 t.remove(path)
     floor = statistics.median(floors)
-    rows = []
+    rows = [{"target": "disk floor (dd conv=fdatasync)", "mode": "", "size_mib": size // MIB, "mb_per_s": round(floor, 1),
+             "disk_floor_mb_per_s": round(floor, 1), "ratio_to_floor": 1.0, "runs_mb_per_s": [round(f, 1) for f in floors]}]
     for (name, mode), v in runs.items():
         elapsed = statistics.median(e for e, _ in v)
         fs = statistics.median(f for _, f in v)
         rows.append({"target": name, "mode": mode if mode == "one PATCH" else f"{chunk // MIB} MiB PATCHes",
                      "size_mib": size // MIB, "mb_per_s": round(size / elapsed / 1e6, 1),
                      "then_fsync_s": round(fs, 3), "mb_per_s_with_fsync": round(size / (elapsed + fs) / 1e6, 1),
-                     "disk_floor_mb_per_s": round(floor, 1), "ratio_to_floor": round(size / elapsed / 1e6 / floor, 2)})
+                     "disk_floor_mb_per_s": round(floor, 1), "ratio_to_floor": round(size / elapsed / 1e6 / floor, 2),
+                     "runs_mb_per_s": [round(size / e / 1e6, 1) for e, _ in v]})
     memory = [{"server": name, "size_mib": size // MIB, "peak_rss_kib": rss_kib(t.proc.pid)} for name, t in targets.items()]
     for t in targets.values():
         lab.stop(t.proc)
@@ -981,7 +985,7 @@ def tus_wrk(port, endpoint, seconds):
 def tus_small(lab, seconds, reps):
     """Scenario 2: 1 KiB creation + PATCH at concurrency 16 (wrk, bench/tus_small.lua),
     the targets' 5-second runs taken in turn; the median run of each."""
-    targets, _ = tus_targets(lab, "small")
+    targets, _ = tus_targets(lab, "small", fsync_peer=True)
     runs = {k: [] for k in targets}
     names = list(targets)
     for rep in range(reps):
@@ -1041,6 +1045,8 @@ def tus_concat(lab, part, reps, data_file):
     return {"parts": 3, "part_mib": part // MIB, "final_post_ms": round(final * 1000, 1),
             "cp_ms": round(cp * 1000, 1), "cp_fsync_ms": round(cp_sync * 1000, 1),
             "final_to_cp": round(final / cp, 2), "final_to_cp_fsync": round(final / cp_sync, 2),
+            "final_post_runs_ms": [round(x * 1000, 1) for x in finals], "cp_runs_ms": [round(x * 1000, 1) for x in cps],
+            "cp_fsync_runs_ms": [round(x * 1000, 1) for x in cp_syncs],
             "reflink": reflink.returncode == 0,
             "reflink_probe": (reflink.stderr.strip() or "cp --reflink=always succeeded")}
 
@@ -1064,7 +1070,8 @@ def tus_progress(lab, size, reps, data_file):
             lab.stop(t.proc)
     t_on, t_off = statistics.median(times["on"]), statistics.median(times["off"])
     return {"size_mib": size // MIB, "on_mb_per_s": round(size / t_on / 1e6, 1), "off_mb_per_s": round(size / t_off / 1e6, 1),
-            "on_s": round(t_on, 3), "off_s": round(t_off, 3), "time_on_to_off": round(t_on / t_off, 3)}
+            "on_s": round(t_on, 3), "off_s": round(t_off, 3), "time_on_to_off": round(t_on / t_off, 3),
+            "on_runs_s": [round(x, 3) for x in times["on"]], "off_runs_s": [round(x, 3) for x in times["off"]]}
 
 
 def bench_tus(smoke):
@@ -1104,8 +1111,11 @@ def bench_tus(smoke):
                     ratios[f"{front}, {mode}: / {faster['target']} + fsync"] = round(r["mb_per_s"] / faster["mb_per_s_with_fsync"], 2)
         if peers:
             faster = max((pick(small, p) for p in peers), key=lambda r: r["requests_per_s"])
+            durable = pick(small, "rustus --force-fsync")
             for front in ["nginx → upspool FastCGI", "upspool serve"]:
                 ratios[f"{front}, 1 KiB c16: / {faster['target']}"] = round(pick(small, front)["requests_per_s"] / faster["requests_per_s"], 2)
+                if durable:
+                    ratios[f"{front}, 1 KiB c16: / rustus --force-fsync"] = round(pick(small, front)["requests_per_s"] / durable["requests_per_s"], 2)
         ratios["concatenation: final POST / cp"] = concat["final_to_cp"]
         ratios["concatenation: final POST / cp + fsync"] = concat["final_to_cp_fsync"]
         ratios["progress on / off (time)"] = progress["time_on_to_off"]
@@ -1150,12 +1160,14 @@ def report(name, result):
         print("full/empty spool rate:", result["ratio_full_to_empty_spool"], "\n")
     elif name == "tus":
         table(result["large"], ["target", "mode", "size_mib", "mb_per_s", "then_fsync_s", "mb_per_s_with_fsync",
-                                "disk_floor_mb_per_s", "ratio_to_floor"])
+                                "disk_floor_mb_per_s", "ratio_to_floor", "runs_mb_per_s"])
         table(result["memory"], ["server", "size_mib", "peak_rss_kib"])
         table(result["small"], ["target", "requests_per_s", "uploads_per_s", "p50_ms", "non_2xx"])
         table([result["concat"]], ["parts", "part_mib", "final_post_ms", "cp_ms", "cp_fsync_ms", "final_to_cp",
-                                   "final_to_cp_fsync", "reflink", "reflink_probe"])
-        table([result["progress"]], ["size_mib", "on_mb_per_s", "off_mb_per_s", "on_s", "off_s", "time_on_to_off"])
+                                   "final_to_cp_fsync", "final_post_runs_ms", "cp_runs_ms", "cp_fsync_runs_ms", "reflink"])
+        print("reflink probe:", result["concat"]["reflink_probe"], "\n")
+        table([result["progress"]], ["size_mib", "on_mb_per_s", "off_mb_per_s", "on_s", "off_s", "time_on_to_off",
+                                     "on_runs_s", "off_runs_s"])
         for k, v in result["ratios"].items():
             print(f"{k}: {v}")
         for k, v in result["skipped"].items():
