@@ -1018,7 +1018,7 @@ def tus_concat(lab, part, reps, data_file):
                              capture_output=True, text=True)
     if os.path.exists(os.path.join(t.files, "reflink-probe")):
         os.remove(os.path.join(t.files, "reflink-probe"))
-    finals, cps, cp_syncs = [], [], []
+    finals, cps, cp_syncs, assembled = [], [], [], []
     for rep in range(reps):
         paths = [tus_upload(t, data_file, part, start=i * part, extra={"Upload-Concat": "partial"}) for i in range(3)]
         settle()
@@ -1028,6 +1028,7 @@ def tus_concat(lab, part, reps, data_file):
         finals.append(time.perf_counter() - started)
         assert st == 201, (st, b[:300])
         path = tus_path(hs)
+        assembled.append(completion_ms(lab.path("tus-concat-fastcgi.log"), path.rsplit("/", 1)[1]))
         if rep == 0:
             assert sha_file(t.stored(path)) == want, "concatenation differs"
         t.remove(path)
@@ -1045,6 +1046,7 @@ def tus_concat(lab, part, reps, data_file):
     return {"parts": 3, "part_mib": part // MIB, "final_post_ms": round(final * 1000, 1),
             "cp_ms": round(cp * 1000, 1), "cp_fsync_ms": round(cp_sync * 1000, 1),
             "final_to_cp": round(final / cp, 2), "final_to_cp_fsync": round(final / cp_sync, 2),
+            "assembly_ms": statistics.median(assembled), "assembly_runs_ms": assembled,
             "final_post_runs_ms": [round(x * 1000, 1) for x in finals], "cp_runs_ms": [round(x * 1000, 1) for x in cps],
             "cp_fsync_runs_ms": [round(x * 1000, 1) for x in cp_syncs],
             "reflink": reflink.returncode == 0,
@@ -1163,7 +1165,7 @@ def report(name, result):
                                 "disk_floor_mb_per_s", "ratio_to_floor", "runs_mb_per_s"])
         table(result["memory"], ["server", "size_mib", "peak_rss_kib"])
         table(result["small"], ["target", "requests_per_s", "uploads_per_s", "p50_ms", "non_2xx"])
-        table([result["concat"]], ["parts", "part_mib", "final_post_ms", "cp_ms", "cp_fsync_ms", "final_to_cp",
+        table([result["concat"]], ["parts", "part_mib", "final_post_ms", "assembly_ms", "cp_ms", "cp_fsync_ms", "final_to_cp",
                                    "final_to_cp_fsync", "final_post_runs_ms", "cp_runs_ms", "cp_fsync_runs_ms", "reflink"])
         print("reflink probe:", result["concat"]["reflink_probe"], "\n")
         table([result["progress"]], ["size_mib", "on_mb_per_s", "off_mb_per_s", "on_s", "off_s", "time_on_to_off",
