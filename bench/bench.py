@@ -3,7 +3,7 @@
 beat on this machine (see bench/README.md). Prints a table per benchmark and
 writes bench/results/<name>.json.
 
-    bench/bench.py [--smoke] [cgi small large scale]
+    bench/bench.py [--smoke] [cgi small large scale tus]
 
 Every figure is a median over repetitions; every ratio is taken in the same
 run. upspool runs with its defaults: every part is fsynced before it is
@@ -767,6 +767,367 @@ def bench_scale(smoke):
             "ratio_full_to_empty_spool": round(rows_spool[1]["rps"] / rows_spool[0]["rps"], 2)}
 
 
+# ---- 6. tus ------------------------------------------------------------------------
+
+TUS_NODE = os.path.join(ROOT, "bench/peers/tus-node-server.mjs")
+TUS_HEADERS = {"Tus-Resumable": "1.0.0"}
+
+
+def rustus_binary():
+    """rustus, installed by bench/peers/install-rustus (or where RUSTUS says); None if absent."""
+    for p in [os.environ.get("RUSTUS"), os.path.join(ROOT, "target/bench/rustus/bin/rustus")]:
+        if p and os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def tus_node_missing():
+    """Why the Node.js peer cannot run here, or None."""
+    if not shutil.which("node"):
+        return "node is not installed"
+    if not os.path.isdir(os.path.join(ROOT, "node_modules/@tus/server")):
+        return "node_modules/@tus/server is missing (run npm ci)"
+    return None
+
+
+class TusTarget:
+    """One tus server under test: where to send requests, where its files land."""
+
+    def __init__(self, name, port, endpoint, proc, files, upspool_spool=None):
+        self.name, self.port, self.endpoint, self.proc = name, port, endpoint, proc
+        self.files = files  # the directory holding the stored files (upspool: its spool)
+        self.spool = upspool_spool
+
+    def stored(self, path):
+        """The data file of the upload at `path` (its last segment is the id)."""
+        uid = path.rsplit("/", 1)[1]
+        if self.spool:
+            return os.path.join(self.spool, "complete", uid)
+        for d, _, names in os.walk(self.files):
+            if uid in names:
+                return os.path.join(d, uid)
+        raise AssertionError(f"{self.name}: no file for {uid}")
+
+    def remove(self, path):
+        """Deletes a finished upload's data and record (upspool: by `claim`, as an application would)."""
+        if self.spool:
+            uid = path.rsplit("/", 1)[1]
+            dest = os.path.join(os.path.dirname(self.spool), f"claimed-{uid}")
+            claim(self.spool, uid, dest)
+            os.remove(dest)
+            return
+        uid = path.rsplit("/", 1)[1]
+        for d, _, names in os.walk(self.files):
+            for n in names:
+                if n.startswith(uid):
+                    os.remove(os.path.join(d, n))
+
+
+def tus_targets(lab, tag, peers=True, fastcgi_env=None, fsync_peer=False):
+    """nginx → upspool FastCGI, `upspool serve` (direct), and the peers that
+    can run here, each with its own directory; with `fsync_peer` also rustus
+    with `--force-fsync true` (an fdatasync after each PATCH's bytes, the
+    nearest a peer comes to upspool's durability). Returns (targets, skipped)."""
+    env = {"UPSPOOL_GC_PROBABILITY": "0"}
+    targets, skipped = {}, {}
+    fsock = lab.path(f"tus-{tag}.sock")
+    fspool = lab.spool(f"spool-tus-{tag}-fastcgi")
+    fproc = lab.start([BIN, "fastcgi", "--listen", f"unix:{fsock}"], {**env, "UPSPOOL_DIR": fspool, **(fastcgi_env or {})},
+                      log=f"tus-{tag}-fastcgi.log")
+    wait_for(f"unix:{fsock}")
+    nport = free_port()
+    lab.nginx([(nport, fastcgi_site(fsock))])
+    targets["nginx → upspool FastCGI"] = TusTarget("nginx → upspool FastCGI", nport, "/upload", fproc, fspool, fspool)
+    sport = free_port()
+    sspool = lab.spool(f"spool-tus-{tag}-serve")
+    sproc = lab.start([BIN, "serve", "--listen", f"127.0.0.1:{sport}"], {**env, "UPSPOOL_DIR": sspool},
+                      log=f"tus-{tag}-serve.log")
+    wait_for(f"127.0.0.1:{sport}")
+    targets["upspool serve"] = TusTarget("upspool serve", sport, "/upload", sproc, sspool, sspool)
+    if not peers:
+        return targets, skipped
+    why = tus_node_missing()
+    if why:
+        skipped["tus-node-server"] = why
+    else:
+        port, d = free_port(), lab.spool(f"tus-{tag}-node")
+        p = lab.start(["node", TUS_NODE, str(port), d], log=f"tus-{tag}-node.log")
+        wait_for(f"127.0.0.1:{port}", timeout=60)
+        targets["tus-node-server"] = TusTarget("tus-node-server", port, "/files", p, d)
+    rustus = rustus_binary()
+    if not rustus:
+        skipped["rustus"] = "not installed (bench/peers/install-rustus, or RUSTUS=<binary>)"
+    else:
+        for name, extra in [("rustus", [])] + ([("rustus --force-fsync", ["--force-fsync", "true"])] if fsync_peer else []):
+            port, d = free_port(), lab.spool(f"tus-{tag}-{name.replace(' ', '')}")
+            p = lab.start([rustus, "--host", "127.0.0.1", "--port", str(port), "--storage", "file-storage",
+                           "--data-dir", d, "--info-storage", "file-info-storage", "--info-dir", d,
+                           # rustus 0.5 holds a PATCH's body in memory and refuses one above
+                           # --max-body-size (256 KiB by default): allow the 1 GiB PATCH.
+                           "--max-body-size", str(1024 * MIB + MIB), *extra],
+                          log=f"tus-{tag}-{name.replace(' ', '')}.log")
+            wait_for(f"127.0.0.1:{port}", timeout=60)
+            targets[name] = TusTarget(name, port, "/files", p, d)
+    return targets, skipped
+
+
+def tus_path(headers):
+    """The path of a creation answer's Location (upspool answers a path, the peers a URL)."""
+    loc = {k.lower(): v for k, v in headers}["location"]
+    return "/" + loc.split("://", 1)[1].split("/", 1)[1] if "://" in loc else loc
+
+
+def tus_create(c, endpoint, length=None, extra=None):
+    headers = {**TUS_HEADERS, **({"Upload-Length": str(length)} if length is not None else {}), **(extra or {})}
+    st, hs, b = c.send("POST", endpoint, b"", headers)
+    assert st == 201, (endpoint, st, b[:300])
+    return tus_path(hs)
+
+
+def tus_patch(c, path, f, start, offset, count):
+    st, hs, b = c.send("PATCH", path, [(f, start + offset, count)], {
+        **TUS_HEADERS, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"})
+    assert st == 204, (path, st, b[:300])
+    got = int({k.lower(): v for k, v in hs}["upload-offset"])
+    assert got == offset + count, (path, got, offset + count)
+
+
+def tus_upload(target, data_file, size, chunk=None, start=0, extra=None):
+    """Creation, then the bytes [start, start+size) of `data_file` in one PATCH
+    (chunk None) or in PATCHes of `chunk` bytes. Returns the upload's path."""
+    c = Client(target.port)
+    path = tus_create(c, target.endpoint, size, extra)
+    with open(data_file, "rb") as f:
+        off = 0
+        while off < size:
+            n = min(chunk or size, size - off)
+            tus_patch(c, path, f, start, off, n)
+            off += n
+    return path
+
+
+def fsync_path(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def random_file(path, size):
+    with open(path, "wb") as f:
+        for _ in range(size // MIB):
+            f.write(os.urandom(MIB))
+        f.write(os.urandom(size % MIB))
+
+
+def tus_large(lab, size, reps, chunk, data_file, want):
+    """Scenario 1 at one size: every target fresh (so its VmHWM is this size's),
+    one PATCH and `chunk`-byte PATCHes, taken in turn with the disk floor.
+    Peers do not fsync; the time to fsync their file afterwards is measured
+    apart (`then_fsync_s`), since upspool's time includes its own fsyncs."""
+    targets, skipped = tus_targets(lab, f"large-{size}")
+    spool = targets["nginx → upspool FastCGI"].files
+    runs = {(t, m): [] for t in targets for m in ["one PATCH", "chunks"]}
+    floors = []
+    names = list(targets)
+    for rep in range(reps):
+        settle()
+        floors.append(disk_floor(spool, size))
+        order = names[rep % len(names):] + names[:rep % len(names)]
+        for mode in ["one PATCH", "chunks"]:
+            for name in order:
+                t = targets[name]
+                settle()
+                started = time.perf_counter()
+                path = tus_upload(t, data_file, size, None if mode == "one PATCH" else chunk)
+                elapsed = time.perf_counter() - started
+                stored = t.stored(path)
+                started = time.perf_counter()
+                fsync_path(stored)
+                then_fsync = time.perf_counter() - started
+                if rep == 0:
+                    assert os.path.getsize(stored) == size and sha_file(stored) == want, f"{name}: bytes differ"
+                runs[(name, mode)].append((elapsed, then_fsync))
+                t.remove(path)
+    floor = statistics.median(floors)
+    rows = [{"target": "disk floor (dd conv=fdatasync)", "mode": "", "size_mib": size // MIB, "mb_per_s": round(floor, 1),
+             "disk_floor_mb_per_s": round(floor, 1), "ratio_to_floor": 1.0, "runs_mb_per_s": [round(f, 1) for f in floors]}]
+    for (name, mode), v in runs.items():
+        elapsed = statistics.median(e for e, _ in v)
+        fs = statistics.median(f for _, f in v)
+        rows.append({"target": name, "mode": mode if mode == "one PATCH" else f"{chunk // MIB} MiB PATCHes",
+                     "size_mib": size // MIB, "mb_per_s": round(size / elapsed / 1e6, 1),
+                     "then_fsync_s": round(fs, 3), "mb_per_s_with_fsync": round(size / (elapsed + fs) / 1e6, 1),
+                     "disk_floor_mb_per_s": round(floor, 1), "ratio_to_floor": round(size / elapsed / 1e6 / floor, 2),
+                     "runs_mb_per_s": [round(size / e / 1e6, 1) for e, _ in v]})
+    memory = [{"server": name, "size_mib": size // MIB, "peak_rss_kib": rss_kib(t.proc.pid)} for name, t in targets.items()]
+    for t in targets.values():
+        lab.stop(t.proc)
+    return rows, memory, skipped
+
+
+def tus_wrk(port, endpoint, seconds):
+    settle()
+    out = subprocess.run(["wrk", "-t", "2", "-c", "16", "-d", f"{seconds}s", "--latency",
+                          "-s", os.path.join(ROOT, "bench/tus_small.lua"), f"http://127.0.0.1:{port}{endpoint}"],
+                         capture_output=True, text=True, env={**os.environ, "TUS_ENDPOINT": endpoint}).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    took = float(re.search(r"requests in ([\d.]+)(m?s)", out).group(1))
+    counts = re.search(r"tus created: (\d+) patched: (\d+)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    m = re.search(r"\s50%\s+([\d.]+)(us|ms|s)\b", out)
+    p50 = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)] if m else None
+    return {"requests_per_s": round(rps, 1), "uploads_per_s": round(int(counts.group(2)) / took, 1),
+            "p50_ms": round(p50, 2) if p50 is not None else None, "non_2xx": int(errors.group(1)) if errors else 0}
+
+
+def tus_small(lab, seconds, reps):
+    """Scenario 2: 1 KiB creation + PATCH at concurrency 16 (wrk, bench/tus_small.lua),
+    the targets' 5-second runs taken in turn; the median run of each."""
+    targets, _ = tus_targets(lab, "small", fsync_peer=True)
+    runs = {k: [] for k in targets}
+    names = list(targets)
+    for rep in range(reps):
+        for name in names[rep % len(names):] + names[:rep % len(names)]:
+            runs[name].append(tus_wrk(targets[name].port, targets[name].endpoint, seconds))
+    rows = []
+    for name, v in runs.items():
+        best = sorted(v, key=lambda r: r["requests_per_s"])[len(v) // 2]
+        assert best["non_2xx"] == 0 and best["uploads_per_s"] > 0, (name, best)
+        rows.append({"target": name, **best})
+    for t in targets.values():
+        lab.stop(t.proc)
+    return rows
+
+
+def tus_concat(lab, part, reps, data_file):
+    """Scenario 3: three partials of `part` bytes uploaded (one PATCH each),
+    then the final POST alone timed; beside it `cp` of a file of the same
+    bytes in the same directory, without and with an fsync of the copy (the
+    final upload is fsynced before it is answered)."""
+    targets, _ = tus_targets(lab, "concat", peers=False)
+    t = targets["nginx → upspool FastCGI"]
+    src = lab.path("concat-source")
+    with open(data_file, "rb") as f, open(src, "wb") as out:
+        left = 3 * part
+        while left:
+            left -= os.copy_file_range(f.fileno(), out.fileno(), left)
+    want = sha_file(src)
+    reflink = subprocess.run(["cp", "--reflink=always", src, os.path.join(t.files, "reflink-probe")],
+                             capture_output=True, text=True)
+    if os.path.exists(os.path.join(t.files, "reflink-probe")):
+        os.remove(os.path.join(t.files, "reflink-probe"))
+    finals, cps, cp_syncs, assembled = [], [], [], []
+    for rep in range(reps):
+        paths = [tus_upload(t, data_file, part, start=i * part, extra={"Upload-Concat": "partial"}) for i in range(3)]
+        settle()
+        c = Client(t.port)
+        started = time.perf_counter()
+        st, hs, b = c.send("POST", t.endpoint, b"", {**TUS_HEADERS, "Upload-Concat": "final;" + " ".join(paths)})
+        finals.append(time.perf_counter() - started)
+        assert st == 201, (st, b[:300])
+        path = tus_path(hs)
+        assembled.append(completion_ms(lab.path("tus-concat-fastcgi.log"), path.rsplit("/", 1)[1]))
+        if rep == 0:
+            assert sha_file(t.stored(path)) == want, "concatenation differs"
+        t.remove(path)
+        dest = os.path.join(t.files, "cp-copy")
+        for timed_list, sync in [(cps, False), (cp_syncs, True)]:
+            settle()
+            started = time.perf_counter()
+            subprocess.run(["cp", src, dest], check=True)
+            if sync:
+                fsync_path(dest)
+            timed_list.append(time.perf_counter() - started)
+            os.remove(dest)
+    lab.stop(t.proc)
+    final, cp, cp_sync = (statistics.median(x) for x in (finals, cps, cp_syncs))
+    return {"parts": 3, "part_mib": part // MIB, "final_post_ms": round(final * 1000, 1),
+            "cp_ms": round(cp * 1000, 1), "cp_fsync_ms": round(cp_sync * 1000, 1),
+            "final_to_cp": round(final / cp, 2), "final_to_cp_fsync": round(final / cp_sync, 2),
+            "assembly_ms": statistics.median(assembled), "assembly_runs_ms": assembled,
+            "final_post_runs_ms": [round(x * 1000, 1) for x in finals], "cp_runs_ms": [round(x * 1000, 1) for x in cps],
+            "cp_fsync_runs_ms": [round(x * 1000, 1) for x in cp_syncs],
+            "reflink": reflink.returncode == 0,
+            "reflink_probe": (reflink.stderr.strip() or "cp --reflink=always succeeded")}
+
+
+def tus_progress(lab, size, reps, data_file):
+    """Scenario 4: one-PATCH uploads to nginx → upspool FastCGI with durable
+    progress recording on (default) and off (UPSPOOL_BENCH_NO_PROGRESS=1), in turn."""
+    on, _ = tus_targets(lab, "progress-on", peers=False)
+    off, _ = tus_targets(lab, "progress-off", peers=False, fastcgi_env={"UPSPOOL_BENCH_NO_PROGRESS": "1"})
+    pair = {"on": on["nginx → upspool FastCGI"], "off": off["nginx → upspool FastCGI"]}
+    times = {"on": [], "off": []}
+    for rep in range(reps):
+        for k in (["on", "off"] if rep % 2 == 0 else ["off", "on"]):
+            settle()
+            started = time.perf_counter()
+            path = tus_upload(pair[k], data_file, size)
+            times[k].append(time.perf_counter() - started)
+            pair[k].remove(path)
+    for ts in (on, off):
+        for t in ts.values():
+            lab.stop(t.proc)
+    t_on, t_off = statistics.median(times["on"]), statistics.median(times["off"])
+    return {"size_mib": size // MIB, "on_mb_per_s": round(size / t_on / 1e6, 1), "off_mb_per_s": round(size / t_off / 1e6, 1),
+            "on_s": round(t_on, 3), "off_s": round(t_off, 3), "time_on_to_off": round(t_on / t_off, 3),
+            "on_runs_s": [round(x, 3) for x in times["on"]], "off_runs_s": [round(x, 3) for x in times["off"]]}
+
+
+def bench_tus(smoke):
+    sizes = [4 * MIB] if smoke else [256 * MIB, 1024 * MIB]
+    chunk = 1 * MIB if smoke else 5 * MIB
+    lab = Lab()
+    try:
+        biggest = sizes[-1]
+        data_file = lab.path("data")
+        random_file(data_file, biggest)
+        large, memory, skipped = [], [], {}
+        for size in sizes:
+            if size != biggest:
+                with open(data_file, "rb") as f, open(lab.path("data-small"), "wb") as out:
+                    out.write(f.read(size))
+            src = data_file if size == biggest else lab.path("data-small")
+            rows, mem, skipped = tus_large(lab, size, 1 if smoke or size != biggest else 3, chunk, src, sha_file(src))
+            large += rows
+            memory += mem
+        small = tus_small(lab, 1 if smoke else 5, 1 if smoke else 3)
+        concat = tus_concat(lab, MIB if smoke else 341 * MIB, 1 if smoke else 3, data_file)
+        progress = tus_progress(lab, biggest, 1 if smoke else 3, data_file)
+
+        def pick(rows, name, **where):
+            return next((r for r in rows if r["target"] == name and all(r[k] == v for k, v in where.items())), None)
+
+        ratios = {}
+        peers = [p for p in ["tus-node-server", "rustus"] if pick(small, p)]
+        for mode in ["one PATCH", f"{chunk // MIB} MiB PATCHes"]:
+            at = dict(size_mib=biggest // MIB, mode=mode)
+            faster = max((pick(large, p, **at) for p in peers), key=lambda r: r["mb_per_s"], default=None)
+            for front in ["nginx → upspool FastCGI", "upspool serve"]:
+                r = pick(large, front, **at)
+                ratios[f"{front}, {mode}: / disk floor"] = r["ratio_to_floor"]
+                if faster:
+                    ratios[f"{front}, {mode}: / {faster['target']}"] = round(r["mb_per_s"] / faster["mb_per_s"], 2)
+                    ratios[f"{front}, {mode}: / {faster['target']} + fsync"] = round(r["mb_per_s"] / faster["mb_per_s_with_fsync"], 2)
+        if peers:
+            faster = max((pick(small, p) for p in peers), key=lambda r: r["requests_per_s"])
+            durable = pick(small, "rustus --force-fsync")
+            for front in ["nginx → upspool FastCGI", "upspool serve"]:
+                ratios[f"{front}, 1 KiB c16: / {faster['target']}"] = round(pick(small, front)["requests_per_s"] / faster["requests_per_s"], 2)
+                if durable:
+                    ratios[f"{front}, 1 KiB c16: / rustus --force-fsync"] = round(pick(small, front)["requests_per_s"] / durable["requests_per_s"], 2)
+        ratios["concatenation: final POST / cp"] = concat["final_to_cp"]
+        ratios["concatenation: final POST / cp + fsync"] = concat["final_to_cp_fsync"]
+        ratios["progress on / off (time)"] = progress["time_on_to_off"]
+        return {"large": large, "memory": memory, "small": small, "concat": concat, "progress": progress,
+                "ratios": ratios, "skipped": skipped,
+                "durability": "upspool fsyncs every PATCH and records progress durably; the peers (defaults) never fsync"}
+    finally:
+        lab.close()
+
+
 # ---- main ---------------------------------------------------------------------------
 
 
@@ -799,15 +1160,30 @@ def report(name, result):
         table(result["parallel_large"], ["simultaneous", "each_mib", "aggregate_mb_per_s"])
         table(result["spool_size"], ["entries", "rps", "p50_ms", "p99_ms"])
         print("full/empty spool rate:", result["ratio_full_to_empty_spool"], "\n")
+    elif name == "tus":
+        table(result["large"], ["target", "mode", "size_mib", "mb_per_s", "then_fsync_s", "mb_per_s_with_fsync",
+                                "disk_floor_mb_per_s", "ratio_to_floor", "runs_mb_per_s"])
+        table(result["memory"], ["server", "size_mib", "peak_rss_kib"])
+        table(result["small"], ["target", "requests_per_s", "uploads_per_s", "p50_ms", "non_2xx"])
+        table([result["concat"]], ["parts", "part_mib", "final_post_ms", "assembly_ms", "cp_ms", "cp_fsync_ms", "final_to_cp",
+                                   "final_to_cp_fsync", "final_post_runs_ms", "cp_runs_ms", "cp_fsync_runs_ms", "reflink"])
+        print("reflink probe:", result["concat"]["reflink_probe"], "\n")
+        table([result["progress"]], ["size_mib", "on_mb_per_s", "off_mb_per_s", "on_s", "off_s", "time_on_to_off",
+                                     "on_runs_s", "off_runs_s"])
+        for k, v in result["ratios"].items():
+            print(f"{k}: {v}")
+        for k, v in result["skipped"].items():
+            print(f"skipped {k}: {v}")
+        print()
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true", help="seconds-long runs that only prove the benchmarks work")
-    ap.add_argument("names", nargs="*", default=["cgi", "small", "large", "scale"])
+    ap.add_argument("names", nargs="*", default=["cgi", "small", "large", "scale", "tus"])
     args = ap.parse_args()
     os.makedirs(RESULTS, exist_ok=True)
-    benches = {"cgi": bench_cgi, "small": bench_small, "large": bench_large, "scale": bench_scale}
+    benches = {"cgi": bench_cgi, "small": bench_small, "large": bench_large, "scale": bench_scale, "tus": bench_tus}
     for name in args.names:
         started = time.time()
         result = benches[name](args.smoke)

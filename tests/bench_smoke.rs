@@ -22,7 +22,7 @@ fn every_benchmark_runs() {
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "bench/run --smoke failed:\n{text}");
-    for table in ["== cgi", "== small", "== large", "== scale"] {
+    for table in ["== cgi", "== small", "== large", "== scale", "== tus"] {
         assert!(text.contains(table), "{table} missing:\n{text}");
     }
 }
