@@ -1396,7 +1396,11 @@ fn tus_36_download(m: Mode) {
     assert_eq!(plain.body, r.body);
     assert_eq!(plain.header("Content-Security-Policy"), Some("sandbox"));
     assert_eq!(plain.header("Content-Disposition"), Some(disposition));
-    assert_refused(&sb, &Req::new("GET").path("/0123456789abcdef0123456789abcdef"), 404);
+    assert_refused(
+        &sb,
+        &Req::new("GET").path("/0123456789abcdef0123456789abcdef"),
+        404,
+    );
 }
 
 /// TUS-37 a tus upload, a FilePond transfer and a Fine Uploader chunked

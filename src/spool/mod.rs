@@ -705,17 +705,22 @@ pub struct Writer<'s> {
 }
 
 impl Writer<'_> {
-    /// Appends at most `max` bytes from `src` at `offset`, then makes them
-    /// durable. The caller has checked under the id's lock that `offset` is
-    /// the upload's recorded `received`.
+    /// Appends at most `max` bytes from `src` at `offset`. The caller has
+    /// checked under the id's lock that `offset` is the upload's recorded
+    /// `received`; it makes the bytes durable afterwards, with
+    /// [`Writer::sync`] or by completing the upload.
     ///
-    /// With `record_progress`, the bytes are also made durable and
-    /// `received` advanced in the record (under the id's lock, for a moment)
-    /// every [`PROGRESS_BYTES`] or [`PROGRESS_EVERY`], and once more with
-    /// what arrived when `src` fails: a stream cut at 90 % resumes at 90 %.
-    /// The recorded offset never covers a byte that is not durable. Returns
-    /// what was written and the offset recorded last (`offset` if none);
-    /// on an error the record already holds whatever was recorded.
+    /// With `record_progress`, a recorder thread beside the copy makes the
+    /// bytes written so far durable and advances `received` in the record
+    /// (under the id's lock, for a moment) whenever [`PROGRESS_BYTES`] more
+    /// have been written or [`PROGRESS_EVERY`] has passed with new bytes,
+    /// and once more with what arrived when `src` fails: a stream cut at
+    /// 90 % resumes at 90 %. The copy never waits for the recorder, so the
+    /// network and the disk keep working while a step is made durable; a
+    /// slow disk just makes the steps larger. The recorded offset never
+    /// covers a byte that is not durable. Returns what was written and the
+    /// offset recorded last (`offset` if none); on an error the record
+    /// already holds whatever was recorded.
     pub fn append(
         &self,
         offset: u64,
@@ -723,29 +728,70 @@ impl Writer<'_> {
         src: &mut dyn Read,
         record_progress: bool,
     ) -> Result<(Written, u64), (WriteError, u64)> {
-        let mut recorded = offset;
-        let mut record = |end: u64| -> Result<(), SpoolError> {
-            self.file
-                .sync_data()
-                .map_err(SpoolError::io("store upload data"))?;
-            self.record_received(recorded, end)?;
-            recorded = end;
-            Ok(())
-        };
-        let copied = copy_bounded(
-            src,
-            &self.file,
-            offset,
-            max,
-            record_progress.then_some(&mut record as &mut dyn FnMut(u64) -> Result<(), SpoolError>),
-        );
-        let written = match copied {
-            Ok(w) => w,
-            Err(e) => return Err((e, recorded)),
-        };
-        match self.file.sync_data() {
-            Ok(()) => Ok((written, recorded)),
-            Err(e) => Err((SpoolError::io("store upload data")(e).into(), recorded)),
+        if !record_progress {
+            return copy_bounded(src, &self.file, offset, max, None)
+                .map(|w| (w, offset))
+                .map_err(|e| (e, offset));
+        }
+        let flow = Flow::new(offset);
+        std::thread::scope(|scope| {
+            let recorder = scope.spawn(|| self.record_while_copying(&flow, offset));
+            let mut publish = |end: u64, early: bool| flow.publish(end, early);
+            let copied = copy_bounded(src, &self.file, offset, max, Some(&mut publish));
+            flow.finish();
+            let recorded = recorder.join();
+            match (copied, recorded) {
+                (Ok(w), Ok(Ok(recorded))) => Ok((w, recorded)),
+                // A step that failed (the upload removed meanwhile, the
+                // disk full) is what stopped the copy.
+                (_, Ok(Err((e, recorded)))) => Err((e.into(), recorded)),
+                (Err(e), Ok(Ok(recorded))) => Err((e, recorded)),
+                (_, Err(_)) => Err((
+                    SpoolError::Io {
+                        action: "record upload progress",
+                        source: io::Error::other("the recorder thread panicked"),
+                    }
+                    .into(),
+                    offset,
+                )),
+            }
+        })
+    }
+
+    /// The upload this writes.
+    pub fn id(&self) -> &Id {
+        &self.id
+    }
+
+    /// Makes the bytes written so far durable.
+    pub fn sync(&self) -> Result<(), SpoolError> {
+        self.file
+            .sync_data()
+            .map_err(SpoolError::io("store upload data"))
+    }
+
+    /// The recorder thread of [`Writer::append`]: records steps until the
+    /// copy is finished; after an early end, records what arrived. Returns
+    /// the offset recorded last.
+    fn record_while_copying(&self, flow: &Flow, start: u64) -> Result<u64, (SpoolError, u64)> {
+        let mut recorded = start;
+        let mut since = Instant::now();
+        loop {
+            let (end, finished, early) = flow.next_step(recorded, since);
+            if end > recorded && (!finished || early) {
+                let step = self
+                    .sync()
+                    .and_then(|()| self.record_received(recorded, end));
+                if let Err(e) = step {
+                    flow.fail();
+                    return Err((e, recorded));
+                }
+                recorded = end;
+                since = Instant::now();
+            }
+            if finished {
+                return Ok(recorded);
+            }
         }
     }
 
@@ -759,6 +805,109 @@ impl Writer<'_> {
                 lock.save(&r)
             }
             _ => Err(SpoolError::Gone),
+        }
+    }
+}
+
+/// What the copy of [`Writer::append`] tells its recorder thread.
+struct Flow {
+    state: std::sync::Mutex<FlowState>,
+    changed: std::sync::Condvar,
+}
+
+struct FlowState {
+    /// End offset of the bytes written so far.
+    end: u64,
+    /// The copy is over.
+    finished: bool,
+    /// The source failed: what arrived is to be recorded.
+    early: bool,
+    /// A step failed: the copy stops.
+    failed: bool,
+    /// The recorder waits for any new byte (it had recorded everything).
+    idle: bool,
+}
+
+impl Flow {
+    fn new(start: u64) -> Flow {
+        Flow {
+            state: std::sync::Mutex::new(FlowState {
+                end: start,
+                finished: false,
+                early: false,
+                failed: false,
+                idle: false,
+            }),
+            changed: std::sync::Condvar::new(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, FlowState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The copy wrote up to `end` (`early`: and its source failed). A
+    /// failed step stops the copy.
+    fn publish(&self, end: u64, early: bool) -> Result<(), SpoolError> {
+        let mut state = self.state();
+        state.end = end;
+        state.early |= early;
+        // Wake the recorder when a step of bytes is crossed, or when it
+        // waits for any byte at all (its clock runs from then).
+        let due = early || state.idle || end % PROGRESS_BYTES < COPY_BUFFER as u64;
+        let failed = state.failed;
+        drop(state);
+        if due {
+            self.changed.notify_one();
+        }
+        if failed {
+            Err(SpoolError::Gone)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn finish(&self) {
+        self.state().finished = true;
+        self.changed.notify_one();
+    }
+
+    fn fail(&self) {
+        self.state().failed = true;
+    }
+
+    /// Waits until a step is due after `recorded` (recorded last at
+    /// `since`) or the copy is finished; returns the end written so far and
+    /// whether the copy is finished, early.
+    fn next_step(&self, recorded: u64, since: Instant) -> (u64, bool, bool) {
+        let mut state = self.state();
+        loop {
+            if state.finished {
+                return (state.end, true, state.early);
+            }
+            let new = state.end.saturating_sub(recorded);
+            let waited = since.elapsed();
+            if new >= PROGRESS_BYTES || (new > 0 && waited >= PROGRESS_EVERY) {
+                return (state.end, false, false);
+            }
+            state = if new > 0 {
+                self.changed
+                    .wait_timeout(state, PROGRESS_EVERY.saturating_sub(waited))
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .0
+            } else {
+                // Nothing to record until the copy writes more, wherever
+                // the clock is.
+                state.idle = true;
+                let mut woken = self
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                woken.idle = false;
+                woken
+            };
         }
     }
 }
@@ -926,23 +1075,21 @@ fn remove_if_present(path: &Path) -> Result<bool, SpoolError> {
 }
 
 /// Copies at most `max` bytes from `src` to `dst` at `offset`. With
-/// `progress`, it is called with the end offset of what was written every
-/// [`PROGRESS_BYTES`] or [`PROGRESS_EVERY`] (it makes those bytes durable
-/// and records them), and when `src` fails, after what arrived before the
-/// failure is written: bytes that arrived are kept. Without it, a failing
-/// `src` stores nothing the caller will record.
+/// `progress`, it is told the end offset of what was written after every
+/// write (`false`), and when `src` fails, after what arrived before the
+/// failure is written (`true`): bytes that arrived are kept; an error it
+/// returns stops the copy. Without it, a failing `src` stores nothing the
+/// caller will record.
 fn copy_bounded(
     src: &mut dyn Read,
     dst: &File,
     offset: u64,
     max: u64,
-    mut progress: Option<&mut dyn FnMut(u64) -> Result<(), SpoolError>>,
+    mut progress: Option<&mut dyn FnMut(u64, bool) -> Result<(), SpoolError>>,
 ) -> Result<Written, WriteError> {
     let mut buf = vec![0u8; FIRST_COPY_BUFFER];
     let mut done = 0u64;
     let mut handed_to_disk = 0u64;
-    let mut reported = 0u64;
-    let mut reported_at = Instant::now();
     loop {
         if done > 0 && buf.len() < COPY_BUFFER {
             buf = vec![0u8; COPY_BUFFER];
@@ -973,9 +1120,7 @@ fn copy_bounded(
                                 .map_err(SpoolError::io("write upload data"))?;
                             done += take as u64;
                         }
-                        if done > reported {
-                            record(offset + done)?;
-                        }
+                        record(offset + done, true)?;
                     }
                     return Err(WriteError::Source(e));
                 }
@@ -990,13 +1135,8 @@ fn copy_bounded(
                 crate::sys::start_writeback(dst, offset + handed_to_disk, done - handed_to_disk);
                 handed_to_disk = done;
             }
-            if let Some(record) = progress.as_mut()
-                && (done - reported >= PROGRESS_BYTES || reported_at.elapsed() >= PROGRESS_EVERY)
-                && !(take < filled || ended)
-            {
-                record(offset + done)?;
-                reported = done;
-                reported_at = Instant::now();
+            if let Some(publish) = progress.as_mut() {
+                publish(offset + done, false)?;
             }
         }
         if take < filled || ended {

@@ -412,6 +412,32 @@ fn a_cut_stream_keeps_and_records_what_arrived() {
     assert_eq!((recorded, received(&spool, &id2)), (0, 0));
 }
 
+/// A source that yields `data` in pieces of `piece` bytes, pausing `pause`
+/// after each, like a network.
+struct Paced<'a> {
+    data: &'a [u8],
+    piece: usize,
+    pause: Duration,
+    left_in_piece: usize,
+}
+
+impl Read for Paced<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.data.is_empty() {
+            return Ok(0);
+        }
+        if self.left_in_piece == 0 {
+            std::thread::sleep(self.pause);
+            self.left_in_piece = self.piece;
+        }
+        let n = buf.len().min(self.data.len()).min(self.left_in_piece);
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        self.left_in_piece -= n;
+        Ok(n)
+    }
+}
+
 #[test]
 fn progress_is_recorded_every_8_mib_while_streaming() {
     let (_dir, spool) = spool();
@@ -419,16 +445,52 @@ fn progress_is_recorded_every_8_mib_while_streaming() {
     let data = payload(17 * 1024 * 1024);
     start_stream(&spool, &id, data.len() as u64);
     let w = spool.writer(&id).unwrap().unwrap();
-    let (written, recorded) = w
-        .append(0, data.len() as u64, &mut &data[..], true)
-        .unwrap();
+    let mut src = Paced {
+        data: &data,
+        piece: 2 * 1024 * 1024,
+        pause: Duration::from_millis(60),
+        left_in_piece: 0,
+    };
+    let (written, recorded) = w.append(0, data.len() as u64, &mut src, true).unwrap();
     assert_eq!(written.len, data.len() as u64);
-    // Two steps of 8 MiB were recorded; the tail is the caller's to record.
+    // At least one step of 8 MiB was recorded while the body streamed; the
+    // tail is the caller's to record.
     assert!(
-        recorded >= 16 * 1024 * 1024 && recorded < data.len() as u64,
+        recorded >= 8 * 1024 * 1024 && recorded < data.len() as u64,
         "{recorded}"
     );
     assert_eq!(received(&spool, &id), recorded);
+}
+
+#[test]
+fn a_slow_stream_is_recorded_every_second() {
+    let (_dir, spool) = spool();
+    let id = Id::parse("slow-progress").unwrap();
+    let data = payload(3 * 1024 * 1024);
+    start_stream(&spool, &id, data.len() as u64);
+    let w = spool.writer(&id).unwrap().unwrap();
+    // 1 MiB, then nothing for 1.6 s, then the rest.
+    let mut src = Paced {
+        data: &data,
+        piece: 1024 * 1024,
+        pause: Duration::from_millis(1600),
+        left_in_piece: 1024 * 1024,
+    };
+    std::thread::scope(|s| {
+        let seen = s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(1400));
+            received(&spool, &id)
+        });
+        w.append(0, data.len() as u64, &mut src, true).unwrap();
+        // What was written of the first MiB was recorded during the stall,
+        // after about a second: all of it but what waits in the copy
+        // buffer for the buffer to fill.
+        let seen = seen.join().unwrap();
+        assert!(
+            seen > 1024 * 1024 - COPY_BUFFER as u64 && seen <= 1024 * 1024,
+            "{seen}"
+        );
+    });
 }
 
 #[test]

@@ -78,6 +78,11 @@ pub(super) fn final_upload(
             let _ = lock.remove();
         }
     }
+    // The last close of a removed partial frees its blocks, which takes
+    // tens of milliseconds for a large file on some filesystems: not on
+    // the request's time. (A CGI process that exits first closes them in
+    // exit, after its answer is out.)
+    std::thread::spawn(move || drop(files));
     log::info(format_args!(
         "tus: final upload {id} assembled from {} partial uploads",
         ids.len()

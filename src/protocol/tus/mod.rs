@@ -611,7 +611,7 @@ fn write(
     drop(body);
     let done = finish(
         h,
-        id,
+        &writer,
         recorded,
         received + written,
         append.completes == Some(true),
@@ -685,7 +685,14 @@ fn conflict(offset: u64, stored: u64) -> Failure {
 /// the lock; completes the upload when it reaches the length. `last`: the
 /// request said it completes the upload (IETF), so a length still unknown
 /// (a body without `Content-Length`) is what arrived.
-fn finish(h: &Handler, id: &Id, from: u64, to: u64, last: bool) -> Result<(u64, Record), Failure> {
+fn finish(
+    h: &Handler,
+    writer: &Writer<'_>,
+    from: u64,
+    to: u64,
+    last: bool,
+) -> Result<(u64, Record), Failure> {
+    let id = writer.id();
     let lock = h.spool.lock(id).map_err(Failure::from)?;
     let mut record = match lock.entry().map_err(Failure::from)? {
         Entry::Incoming(r) => r,
@@ -710,6 +717,8 @@ fn finish(h: &Handler, id: &Id, from: u64, to: u64, last: bool) -> Result<(u64, 
         lock.complete(&mut record).map_err(Failure::from)?;
         super::log_completion("tus", id, to, started);
     } else {
+        // The data first, then the record that covers it.
+        writer.sync().map_err(Failure::from)?;
         lock.save(&record).map_err(Failure::from)?;
     }
     Ok((to, record))
