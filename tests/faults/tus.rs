@@ -7,8 +7,8 @@
 //! PATCHing and terminating the same uploads at once.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::process::{Child, Stdio};
+use std::io::Write;
+use std::process::Child;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -76,201 +76,16 @@ fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-/// The CGI meta-variables of `req` (what a web server passes), for
-/// FastCGI params written by hand.
-fn cgi_vars(req: &Req) -> Vec<(String, String)> {
-    let mut vars = vec![
-        ("SERVER_PROTOCOL".to_string(), "HTTP/1.1".to_string()),
-        ("REQUEST_METHOD".into(), req.method.clone()),
-        ("SCRIPT_NAME".into(), SCRIPT.into()),
-        ("QUERY_STRING".into(), req.query.clone()),
-        ("REQUEST_URI".into(), format!("{SCRIPT}{}", req.path_info)),
-    ];
-    if !req.path_info.is_empty() {
-        vars.push(("PATH_INFO".into(), req.path_info.clone()));
-    }
-    let length = req.declared_length.unwrap_or(req.body.len() as u64);
-    if length > 0 || matches!(req.method.as_str(), "POST" | "PATCH") {
-        vars.push(("CONTENT_LENGTH".into(), length.to_string()));
-    }
-    for (name, value) in &req.headers {
-        let key = name.to_ascii_uppercase().replace('-', "_");
-        let key = if key == "CONTENT_TYPE" {
-            key
-        } else {
-            format!("HTTP_{key}")
-        };
-        vars.push((key, String::from_utf8(value.clone()).unwrap()));
-    }
-    vars
-}
-
-/// A CGI answer (`Status:` line, headers, body) as a response.
-fn parse_cgi_answer(raw: &[u8]) -> Resp {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
-    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-    let (mut status, mut reason, mut headers) = (200, "OK".to_string(), Vec::new());
-    for line in head.split("\r\n") {
-        let (name, value) = line.split_once(':').expect("a header line");
-        let value = value.trim().to_owned();
-        if name.eq_ignore_ascii_case("status") {
-            let (code, r) = value.split_once(' ').unwrap_or((&value, ""));
-            status = code.parse().unwrap();
-            reason = r.to_owned();
-        } else {
-            headers.push((name.to_owned(), value));
-        }
-    }
-    Resp {
-        status,
-        reason,
-        headers,
-        body: raw[end + 4..].to_vec(),
-    }
-}
-
-/// A connection to a FastCGI server at `addr` (`host:port` or `unix:/path`).
-fn fastcgi_connect(addr: &str) -> Box<dyn ReadWrite> {
-    if let Some(path) = addr.strip_prefix("unix:") {
-        let s = UnixStream::connect(path).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        Box::new(s)
-    } else {
-        let s = std::net::TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        Box::new(s)
-    }
-}
-
-trait ReadWrite: Read + Write + Send {}
-impl<T: Read + Write + Send> ReadWrite for T {}
-
-/// One request to the FastCGI server at `addr`, its body written in
-/// `pieces` with `pause` between them (a slow client), errors writing it
-/// ignored (the server may answer before it read everything).
-fn fastcgi_exchange(addr: &str, req: &Req, pieces: usize, pause: Duration) -> Resp {
-    let vars = cgi_vars(req);
-    let params: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut s = fastcgi_connect(addr);
-    s.write_all(&request_head(1, false, &params)).unwrap();
-    let step = req.body.len().div_ceil(pieces.max(1)).max(1);
-    for (n, piece) in req.body.chunks(step).enumerate() {
-        if n > 0 {
-            std::thread::sleep(pause);
-        }
-        let mut out = Vec::new();
-        for part in piece.chunks(32768) {
-            out.extend(record(STDIN, 1, part));
-        }
-        if s.write_all(&out).is_err() {
-            break;
-        }
-    }
-    let _ = s.write_all(&record(STDIN, 1, &[]));
-    parse_cgi_answer(&read_answer(&mut s))
-}
-
-/// One request to a CGI process, its body written slowly as above.
-fn cgi_exchange_slow(sb: &Sandbox, req: &Req, pieces: usize, pause: Duration) -> Resp {
-    let mut child = sb
-        .cgi_command(req)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let body = req.body.clone();
-    let writer = std::thread::spawn(move || {
-        let step = body.len().div_ceil(pieces.max(1)).max(1);
-        for (n, piece) in body.chunks(step).enumerate() {
-            if n > 0 {
-                std::thread::sleep(pause);
-            }
-            if stdin.write_all(piece).is_err() {
-                return;
-            }
-        }
-    });
-    let out = child.wait_with_output().unwrap();
-    let _ = writer.join();
-    assert!(
-        out.status.success(),
-        "CGI exited with {:?}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    parse_cgi_answer(&out.stdout)
-}
-
-/// One request to `upspool serve` at `addr`, its body written slowly as
-/// above; the answer read to the end (`Connection: close`).
-fn http_exchange_slow(addr: &str, req: &Req, pieces: usize, pause: Duration) -> Resp {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut head = format!(
-        "{} /upload{} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        req.method,
-        req.path_info,
-        req.body.len()
-    );
-    for (name, value) in &req.headers {
-        head.push_str(&format!("{name}: {}\r\n", String::from_utf8_lossy(value)));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    let mut writer = s.try_clone().unwrap();
-    let body = req.body.clone();
-    let sender = std::thread::spawn(move || {
-        let step = body.len().div_ceil(pieces.max(1)).max(1);
-        for (n, piece) in body.chunks(step).enumerate() {
-            if n > 0 {
-                std::thread::sleep(pause);
-            }
-            if writer.write_all(piece).is_err() {
-                return;
-            }
-        }
-    });
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let _ = sender.join();
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(&raw)));
-    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut status_line = lines.next().unwrap().splitn(3, ' ').skip(1);
-    let status = status_line.next().unwrap().parse().unwrap();
-    let reason = status_line.next().unwrap_or("").to_owned();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.to_owned(), v.trim().to_owned()))
-        .collect();
-    let length = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .map_or(raw.len() - end - 4, |(_, v)| v.parse().unwrap());
-    let body = raw[end + 4..][..length.min(raw.len() - end - 4)].to_vec();
-    Resp {
-        status,
-        reason,
-        headers,
-        body,
-    }
-}
-
-/// `req` in the sandbox's mode, its body written slowly.
+/// `req` through the sandbox's mode, its body written in `pieces` with
+/// `pause` between them (a slow client).
 fn send_slow(sb: &Sandbox, req: &Req, pieces: usize, pause: Duration) -> Resp {
-    match sb.mode {
-        Mode::Cgi => cgi_exchange_slow(sb, req, pieces, pause),
-        Mode::FastCgi => fastcgi_exchange(sb.http_addr(), req, pieces, pause),
-        Mode::Http => http_exchange_slow(sb.http_addr(), req, pieces, pause),
-    }
+    sb.stream(req, piece_size(req, pieces), pause, Ending::Whole)
+        .expect("an answer")
+}
+
+/// The size of each of `pieces` pieces of `req`'s body.
+fn piece_size(req: &Req, pieces: usize) -> usize {
+    req.body.len().div_ceil(pieces.max(1)).max(1)
 }
 
 /// Where the kill test's requests go: a CGI process per request, or a
@@ -291,13 +106,13 @@ struct Streaming {
 
 impl Streaming {
     fn send(&mut self, bytes: &[u8]) {
-        if self.framed {
-            for piece in bytes.chunks(32768) {
-                let _ = self.out.write_all(&record(STDIN, 1, piece));
-            }
-        } else {
-            let _ = self.out.write_all(bytes);
-        }
+        let _ = write_slowly(
+            &mut self.out,
+            bytes,
+            usize::MAX,
+            Duration::ZERO,
+            self.framed,
+        );
         let _ = self.out.flush();
     }
 
@@ -333,12 +148,14 @@ impl Front {
         match self {
             Front::Cgi(sb) => sb.send(req),
             Front::Server(r) if r.serve => http_exchange(r.addr(), "/upload", req),
-            Front::Server(r) => fastcgi_exchange(
+            Front::Server(r) => fastcgi_stream(
                 &format!("unix:{}", r.socket.display()),
                 req,
-                1,
+                usize::MAX,
                 Duration::ZERO,
-            ),
+                Ending::Whole,
+            )
+            .expect("an answer"),
         }
     }
 
@@ -347,13 +164,7 @@ impl Front {
     fn start(&self, req: &Req, first: &[u8]) -> Streaming {
         let mut s = match self {
             Front::Cgi(sb) => {
-                let mut child = sb
-                    .cgi_command(req)
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap();
+                let mut child = sb.spawn_cgi(req);
                 Streaming {
                     out: Box::new(child.stdin.take().unwrap()),
                     framed: false,
@@ -362,18 +173,7 @@ impl Front {
             }
             Front::Server(r) if r.serve => {
                 let mut s = std::net::TcpStream::connect(r.addr()).unwrap();
-                let mut head = format!(
-                    "{} /upload{} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-                    req.method,
-                    req.path_info,
-                    r.addr(),
-                    req.declared_length.unwrap()
-                );
-                for (name, value) in &req.headers {
-                    head.push_str(&format!("{name}: {}\r\n", String::from_utf8_lossy(value)));
-                }
-                head.push_str("\r\n");
-                s.write_all(head.as_bytes()).unwrap();
+                s.write_all(&http_head(r.addr(), "/upload", req)).unwrap();
                 Streaming {
                     out: Box::new(s),
                     framed: false,
@@ -381,11 +181,8 @@ impl Front {
                 }
             }
             Front::Server(r) => {
-                let vars = cgi_vars(req);
-                let params: Vec<(&str, &str)> =
-                    vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                 let mut s = r.connect();
-                s.write_all(&request_head(1, false, &params)).unwrap();
+                s.write_all(&fastcgi_head(req)).unwrap();
                 Streaming {
                     out: Box::new(s),
                     framed: true,
@@ -720,9 +517,13 @@ impl Hosts {
     /// between them.
     fn send_slow(&self, via: usize, req: &Req, pieces: usize, pause: Duration) -> Resp {
         let r = match via {
-            0 => fastcgi_exchange(&self.a.addr, req, pieces, pause),
-            1 => fastcgi_exchange(&self.b.addr, req, pieces, pause),
-            _ => cgi_exchange_slow(&self.sb, req, pieces, pause),
+            0 | 1 => {
+                let server = if via == 0 { &self.a } else { &self.b };
+                let chunk = piece_size(req, pieces);
+                fastcgi_stream(&server.addr, req, chunk, pause, Ending::Whole)
+                    .expect("a FastCGI answer")
+            }
+            _ => send_slow(&self.sb, req, pieces, pause),
         };
         *self
             .seen
