@@ -268,6 +268,74 @@ impl Ending {
     }
 }
 
+/// The body type of tus's PATCH and creation-with-upload.
+pub const OCTETS: &str = "application/offset+octet-stream";
+
+/// A tus 1.0 request.
+pub fn tus(method: &str) -> Req {
+    Req::new(method).header("Tus-Resumable", "1.0.0")
+}
+
+/// A tus creation of an upload of `length` bytes.
+pub fn tus_create(length: usize) -> Req {
+    tus("POST").header("Upload-Length", length.to_string())
+}
+
+/// A tus PATCH of `data` at `offset` to upload `id`.
+pub fn tus_patch(id: &str, offset: usize, data: &[u8]) -> Req {
+    tus("PATCH")
+        .path(&format!("/{id}"))
+        .header("Content-Type", OCTETS)
+        .header("Upload-Offset", offset.to_string())
+        .body(data.to_vec())
+}
+
+/// A tus HEAD of upload `id`.
+pub fn tus_head(id: &str) -> Req {
+    tus("HEAD").path(&format!("/{id}"))
+}
+
+/// A tus refusal's form (tus.md): `Tus-Resumable: 1.0.0` and a text/plain
+/// body of one sentence (one line ending in a full stop) that names no path
+/// under `spool`; a HEAD answer has no body on the wire (`head`). Returns
+/// the sentence.
+pub fn assert_tus_sentence(r: &Resp, spool: &Path, head: bool) -> String {
+    assert_eq!(r.header("Tus-Resumable"), Some("1.0.0"));
+    assert!(
+        r.header("Content-Type")
+            .is_some_and(|t| t.starts_with("text/plain")),
+        "{:?}",
+        r.headers
+    );
+    let text = r.text();
+    if head {
+        assert!(text.is_empty());
+        return text;
+    }
+    assert!(
+        !text.is_empty() && text.ends_with('.') && !text.contains('\n'),
+        "one sentence: {text:?}"
+    );
+    assert!(!text.contains(spool.to_str().unwrap()), "{text}");
+    text
+}
+
+/// `len` test bytes that never repeat, made a word at a time (xorshift64*):
+/// large bodies without `bytes`' cost in a debug build; a byte stored at the
+/// wrong offset never looks right.
+pub fn large_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = vec![0u8; len.next_multiple_of(8)];
+    for word in out.chunks_exact_mut(8) {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        word.copy_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
 /// A sandbox directory holding only `spool`, and the binary running in a mode.
 pub struct Sandbox {
     pub mode: Mode,
