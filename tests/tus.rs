@@ -72,15 +72,7 @@ fn assert_claimed(sb: &Sandbox, id: &str, data: &[u8]) {
     let info = sb.info(id).unwrap_or_else(|| panic!("{id} is absent"));
     assert_eq!(info["complete"], true, "{info}");
     assert_eq!(info["protocol"], "tus", "{info}");
-    let dest = sb.outside.path().join(format!("{id}.claimed"));
-    let out = sb.admin(&["claim", id, dest.to_str().unwrap()]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_same_bytes(&std::fs::read(&dest).unwrap(), data);
+    assert_same_bytes(&sb.claim(id), data);
     sb.assert_absent(id);
 }
 
@@ -571,6 +563,15 @@ fn head_offset(sb: &Sandbox, id: &str) -> usize {
         .unwrap()
 }
 
+/// The pause between the pieces of [`slow_patch`].
+const SLOW_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A slow client's PATCH of all of `data` to `id`: `piece` bytes at a time,
+/// [`SLOW_PAUSE`] apart.
+fn slow_patch(sb: &Sandbox, id: &str, data: &[u8], piece: usize) -> Option<Resp> {
+    sb.stream(&tus_patch(id, 0, data), piece, SLOW_PAUSE, Ending::Whole)
+}
+
 /// After a PATCH whose body was cut at `sent` bytes, the client's resume:
 /// HEAD, then PATCH the rest from the offset it reports. FastCGI and `serve`
 /// see the connection close on their own time, so there a client that meets
@@ -650,13 +651,12 @@ fn tus_21_progress_is_recorded_while_streaming(m: Mode) {
     let sb = Sandbox::new(m);
     let data = large_bytes(3 << 20, 122);
     let piece = 64 << 10;
-    let pause = std::time::Duration::from_millis(100);
+    let pause = SLOW_PAUSE;
     let id = created(&sb, &tus_create(data.len()));
     std::thread::scope(|s| {
         let started = std::time::Instant::now();
         // 48 pieces 100 ms apart: 4.8 s.
-        let streaming =
-            s.spawn(|| sb.stream(&tus_patch(&id, 0, &data), piece, pause, Ending::Whole));
+        let streaming = s.spawn(|| slow_patch(&sb, &id, &data, piece));
         std::thread::sleep(std::time::Duration::from_millis(2000));
         let asked = std::time::Instant::now();
         let offset = head_offset(&sb, &id);
@@ -1113,12 +1113,7 @@ fn tus_33_ietf_unknown_version(m: Mode) {
     ] {
         let r = sb.send(&req);
         assert_eq!(r.status, 400, "{}", r.text());
-        assert!(
-            r.header("Content-Type")
-                .is_some_and(|t| t.starts_with("text/plain")),
-            "{:?}",
-            r.headers
-        );
+        assert_text_plain(&r);
         let text = r.text();
         let numbers: Vec<&str> = text
             .split(|c: char| !c.is_ascii_digit())
@@ -1145,13 +1140,7 @@ fn tus_34_one_writer_per_upload(m: Mode) {
     let (slow, quick) = std::thread::scope(|s| {
         let slow = s.spawn(|| {
             // 16 KiB every 100 ms: 1.6 s.
-            sb.stream(
-                &tus_patch(&id, 0, &first),
-                16 << 10,
-                std::time::Duration::from_millis(100),
-                Ending::Whole,
-            )
-            .expect("an answer")
+            slow_patch(&sb, &id, &first, 16 << 10).expect("an answer")
         });
         std::thread::sleep(std::time::Duration::from_millis(400));
         let quick = sb.send(&tus_patch(&id, 0, &second));
@@ -1185,13 +1174,7 @@ fn tus_34_patch_does_not_block_other_uploads(m: Mode) {
     std::thread::scope(|s| {
         let streaming = s.spawn(|| {
             // 16 KiB every 100 ms: 3.2 s.
-            sb.stream(
-                &tus_patch(&a, 0, &slow),
-                16 << 10,
-                std::time::Duration::from_millis(100),
-                Ending::Whole,
-            )
-            .expect("an answer")
+            slow_patch(&sb, &a, &slow, 16 << 10).expect("an answer")
         });
         std::thread::sleep(std::time::Duration::from_millis(500));
         let started = std::time::Instant::now();
@@ -1220,14 +1203,7 @@ fn tus_25_termination_racing_a_patch(m: Mode) {
     let id = created(&sb, &tus_create(data.len()));
     let (patched, deleted) = std::thread::scope(|s| {
         // 64 KiB every 100 ms: 3.2 s, progress recorded on the way.
-        let streaming = s.spawn(|| {
-            sb.stream(
-                &tus_patch(&id, 0, &data),
-                64 << 10,
-                std::time::Duration::from_millis(100),
-                Ending::Whole,
-            )
-        });
+        let streaming = s.spawn(|| slow_patch(&sb, &id, &data, 64 << 10));
         std::thread::sleep(std::time::Duration::from_millis(1200));
         let deleted = sb.send(&tus("DELETE").path(&format!("/{id}")));
         (streaming.join().unwrap(), deleted)

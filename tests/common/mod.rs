@@ -301,12 +301,7 @@ pub fn tus_head(id: &str) -> Req {
 /// the sentence.
 pub fn assert_tus_sentence(r: &Resp, spool: &Path, head: bool) -> String {
     assert_eq!(r.header("Tus-Resumable"), Some("1.0.0"));
-    assert!(
-        r.header("Content-Type")
-            .is_some_and(|t| t.starts_with("text/plain")),
-        "{:?}",
-        r.headers
-    );
+    assert_text_plain(r);
     let text = r.text();
     if head {
         assert!(text.is_empty());
@@ -318,6 +313,16 @@ pub fn assert_tus_sentence(r: &Resp, spool: &Path, head: bool) -> String {
     );
     assert!(!text.contains(spool.to_str().unwrap()), "{text}");
     text
+}
+
+/// The answer's body is text/plain.
+pub fn assert_text_plain(r: &Resp) {
+    assert!(
+        r.header("Content-Type")
+            .is_some_and(|t| t.starts_with("text/plain")),
+        "{:?}",
+        r.headers
+    );
 }
 
 /// `len` test bytes that never repeat, made a word at a time (xorshift64*):
@@ -626,6 +631,22 @@ impl Sandbox {
     /// `GET ?restore=ID`.
     pub fn restore(&self, id: &str) -> Resp {
         self.send(&Req::new("GET").query(&format!("restore={}", enc(id))))
+    }
+
+    /// `upspool claim ID` into the outside directory: the claimed bytes
+    /// (the file is removed again).
+    pub fn claim(&self, id: &str) -> Vec<u8> {
+        let dest = self.outside.path().join(format!("{id}.claimed"));
+        let out = self.admin(&["claim", id, dest.to_str().unwrap()]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "claim {id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let claimed = std::fs::read(&dest).unwrap();
+        std::fs::remove_file(&dest).unwrap();
+        claimed
     }
 
     /// "Stored" (fine-uploader.md Part D): info says complete and restore returns exactly `data`.

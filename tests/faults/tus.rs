@@ -220,18 +220,9 @@ fn assert_prefix_stored(spool: &Path, id: &str, offset: usize, data: &[u8], roun
 /// `upspool claim` into the outside directory; the claimed bytes' SHA-256
 /// equals the source's.
 fn assert_claimed(sb: &Sandbox, id: &str, data: &[u8]) {
-    let dest = sb.outside.path().join(format!("{id}.claimed"));
-    let out = sb.admin(&["claim", id, dest.to_str().unwrap()]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "claim {id}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let claimed = std::fs::read(&dest).unwrap();
+    let claimed = sb.claim(id);
     assert_eq!(claimed.len(), data.len(), "claimed length of {id}");
     assert_eq!(sha256(&claimed), sha256(data), "claimed bytes of {id}");
-    std::fs::remove_file(&dest).unwrap();
 }
 
 /// kill -9 at random points of one whole-file PATCH, 50 times, each time
