@@ -92,6 +92,21 @@ impl Streaming {
 }
 
 impl Front {
+    /// A FastCGI server (on a Unix socket) on a fresh sandbox's spool.
+    fn fastcgi() -> Front {
+        Front::Server(Responder::start(Arc::new(Sandbox::new(Mode::Cgi))))
+    }
+
+    /// `upspool serve` on a fresh sandbox's spool.
+    fn serve() -> Front {
+        Front::Server(Responder::serve(Arc::new(Sandbox::new(Mode::Cgi))))
+    }
+
+    /// A CGI process per request on a fresh sandbox's spool.
+    fn cgi() -> Front {
+        Front::Cgi(Arc::new(Sandbox::new(Mode::Cgi)))
+    }
+
     fn sb(&self) -> &Sandbox {
         match self {
             Front::Cgi(sb) => sb,
@@ -341,20 +356,17 @@ fn kill_9_mid_patch_50_times_then_resume(mut front: Front, seed: u64) {
 
 #[test]
 fn tus_kill_9_mid_patch_50_times_then_resume() {
-    let sb = Arc::new(Sandbox::new(Mode::Cgi));
-    kill_9_mid_patch_50_times_then_resume(Front::Server(Responder::start(sb)), 21);
+    kill_9_mid_patch_50_times_then_resume(Front::fastcgi(), 21);
 }
 
 #[test]
 fn tus_serve_kill_9_mid_patch_50_times_then_resume() {
-    let sb = Arc::new(Sandbox::new(Mode::Cgi));
-    kill_9_mid_patch_50_times_then_resume(Front::Server(Responder::serve(sb)), 22);
+    kill_9_mid_patch_50_times_then_resume(Front::serve(), 22);
 }
 
 #[test]
 fn tus_cgi_kill_9_mid_patch_50_times_then_resume() {
-    let sb = Arc::new(Sandbox::new(Mode::Cgi));
-    kill_9_mid_patch_50_times_then_resume(Front::Cgi(sb), 23);
+    kill_9_mid_patch_50_times_then_resume(Front::cgi(), 23);
 }
 
 /// A disk that fills up in the middle of a slow PATCH: 507 with a
@@ -720,14 +732,12 @@ fn kill_9_around_completion(mut front: Front, seed: u64) {
 
 #[test]
 fn tus_kill_9_around_completion_then_resume() {
-    let sb = Arc::new(Sandbox::new(Mode::Cgi));
-    kill_9_around_completion(Front::Server(Responder::start(sb)), 41);
+    kill_9_around_completion(Front::fastcgi(), 41);
 }
 
 #[test]
 fn tus_cgi_kill_9_around_completion_then_resume() {
-    let sb = Arc::new(Sandbox::new(Mode::Cgi));
-    kill_9_around_completion(Front::Cgi(sb), 42);
+    kill_9_around_completion(Front::cgi(), 42);
 }
 
 /// A crash between the two renames of a completion (the data already in
@@ -841,18 +851,15 @@ fn client_vanishes_mid_patch(front: Front, seed: u64) {
 
 #[test]
 fn tus_fastcgi_client_vanishes_mid_patch_20_times() {
-    let sb = Arc::new(Sandbox::new(Mode::Cgi));
-    client_vanishes_mid_patch(Front::Server(Responder::start(sb)), 61);
+    client_vanishes_mid_patch(Front::fastcgi(), 61);
 }
 
 #[test]
 fn tus_serve_client_vanishes_mid_patch_20_times() {
-    let sb = Arc::new(Sandbox::new(Mode::Cgi));
-    client_vanishes_mid_patch(Front::Server(Responder::serve(sb)), 62);
+    client_vanishes_mid_patch(Front::serve(), 62);
 }
 
 #[test]
 fn tus_cgi_client_vanishes_mid_patch_20_times() {
-    let sb = Arc::new(Sandbox::new(Mode::Cgi));
-    client_vanishes_mid_patch(Front::Cgi(sb), 63);
+    client_vanishes_mid_patch(Front::cgi(), 63);
 }
