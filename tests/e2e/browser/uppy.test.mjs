@@ -99,6 +99,15 @@ function inSpool(id) {
 
 const isPatch = (r) => r.method === 'PATCH' || (r.method === 'POST' && r.headers['x-http-method-override'] === 'PATCH');
 
+/**
+ * Waits until a PATCH answered after `from` answers has stored at least
+ * `bytes` (its 204's Upload-Offset); that answer, or nothing after 30 s.
+ */
+function storedUpTo(from, bytes) {
+  return until(() => front.answers.slice(from).find((a) => isPatch(a) && a.status === 204
+    && Number(a.headers['upload-offset']) >= bytes));
+}
+
 // (a) ------------------------------------------------------------------------
 
 scenario('Uppy: 20 MiB over tus, id from upload-success, claimed byte-identical', async () => {
@@ -137,8 +146,7 @@ scenario('Uppy: reload mid-upload, add the same file again, it resumes from the 
   await addToUppy(page, f.path);
   // Wait until the server holds at least 4 MiB, then reload while the next
   // chunk is still held by the slow link.
-  const held = await until(() => front.answers.slice(from).find((a) => isPatch(a) && a.status === 204
-    && Number(a.headers['upload-offset']) >= 4 * MIB));
+  const held = await storedUpTo(from, 4 * MIB);
   assert.ok(held, 'four chunks were stored before the reload');
   const url = created(from);
   assert.ok(url, 'the upload was created');
@@ -174,8 +182,7 @@ scenario('Uppy: remove the file mid-upload, DELETE terminates it, nothing stays 
   front.slow(isPatch, 250);
   const from = front.answers.length;
   await addToUppy(page, f.path);
-  const started = await until(() => front.answers.slice(from).find((a) => isPatch(a) && a.status === 204
-    && Number(a.headers['upload-offset']) >= 2 * MIB));
+  const started = await storedUpTo(from, 2 * MIB);
   assert.ok(started, 'the upload was under way');
   const url = created(from);
   const id = idOf(url);
