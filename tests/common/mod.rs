@@ -520,13 +520,8 @@ impl Sandbox {
     fn send_fastcgi(&self, req: &Req) -> Resp {
         let addr = self.server.as_ref().expect("FastCGI mode").addr.clone();
         let mut params = fastcgi_client::Params::default();
-        for (k, v) in meta_variables(req) {
-            params.insert(
-                k.into(),
-                String::from_utf8(v)
-                    .expect("FastCGI test params are UTF-8")
-                    .into(),
-            );
+        for (k, v) in fastcgi_params(req) {
+            params.insert(k.into(), v.into());
         }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
