@@ -12,12 +12,6 @@ const EXTENSIONS: &str = "creation,creation-with-upload,creation-defer-length,te
 /// The checksum algorithms of tus.md §11.
 const ALGORITHMS: [&str; 4] = ["sha1", "sha256", "sha512", "md5"];
 const EXPIRE_INCOMPLETE: &str = "UPSPOOL_EXPIRE_INCOMPLETE";
-const OCTETS: &str = "application/offset+octet-stream";
-
-/// A tus 1.0 request.
-fn tus(method: &str) -> Req {
-    Req::new(method).header("Tus-Resumable", "1.0.0")
-}
 
 /// Standard base64 with padding.
 fn b64(data: &[u8]) -> String {
@@ -46,10 +40,6 @@ fn script(m: Mode) -> &'static str {
     }
 }
 
-fn create_req(length: usize) -> Req {
-    tus("POST").header("Upload-Length", length.to_string())
-}
-
 /// A creation answered 201; the id from its `Location`.
 fn created(sb: &Sandbox, req: &Req) -> String {
     let r = sb.send(req);
@@ -66,16 +56,8 @@ fn id_of(m: Mode, r: &Resp) -> String {
     id.to_owned()
 }
 
-fn patch(id: &str, offset: usize, data: &[u8]) -> Req {
-    tus("PATCH")
-        .path(&format!("/{id}"))
-        .header("Content-Type", OCTETS)
-        .header("Upload-Offset", offset.to_string())
-        .body(data.to_vec())
-}
-
 fn patch_ok(sb: &Sandbox, id: &str, offset: usize, data: &[u8]) -> Resp {
-    let r = sb.send(&patch(id, offset, data));
+    let r = sb.send(&tus_patch(id, offset, data));
     assert_eq!(r.status, 204, "PATCH at {offset}: {}", r.text());
     assert_eq!(r.header("Tus-Resumable"), Some("1.0.0"));
     assert_eq!(
@@ -85,24 +67,12 @@ fn patch_ok(sb: &Sandbox, id: &str, offset: usize, data: &[u8]) -> Resp {
     r
 }
 
-fn head(id: &str) -> Req {
-    tus("HEAD").path(&format!("/{id}"))
-}
-
 /// `upspool claim`, then the claimed bytes compared by SHA-256.
 fn assert_claimed(sb: &Sandbox, id: &str, data: &[u8]) {
     let info = sb.info(id).unwrap_or_else(|| panic!("{id} is absent"));
     assert_eq!(info["complete"], true, "{info}");
     assert_eq!(info["protocol"], "tus", "{info}");
-    let dest = sb.outside.path().join(format!("{id}.claimed"));
-    let out = sb.admin(&["claim", id, dest.to_str().unwrap()]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_same_bytes(&std::fs::read(&dest).unwrap(), data);
+    assert_same_bytes(&sb.claim(id), data);
     sb.assert_absent(id);
 }
 
@@ -127,21 +97,6 @@ fn assert_same_bytes(got: &[u8], want: &[u8]) {
     }
 }
 
-/// `len` test bytes that never repeat, made a word at a time (xorshift64*):
-/// large bodies without `bytes`' cost in a debug build.
-fn large_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = vec![0u8; len.next_multiple_of(8)];
-    for word in out.chunks_exact_mut(8) {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        word.copy_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
 /// Every file in the spool's entry directories.
 fn spool_entries(sb: &Sandbox) -> Vec<String> {
     let mut names = Vec::new();
@@ -156,24 +111,8 @@ fn spool_entries(sb: &Sandbox) -> Vec<String> {
 fn assert_refused(sb: &Sandbox, req: &Req, status: u16) -> Resp {
     let r = sb.send(req);
     assert_eq!(r.status, status, "{}", r.text());
-    assert_eq!(r.header("Tus-Resumable"), Some("1.0.0"));
-    assert!(
-        r.header("Content-Type")
-            .is_some_and(|t| t.starts_with("text/plain")),
-        "{:?}",
-        r.headers
-    );
-    let text = r.text();
     // A HEAD answer has its sentence's length but no body on the wire.
-    if req.method == "HEAD" {
-        assert!(text.is_empty());
-        return r;
-    }
-    assert!(
-        !text.is_empty() && text.ends_with('.') && !text.contains('\n'),
-        "one sentence: {text:?}"
-    );
-    assert!(!text.contains(sb.spool.to_str().unwrap()), "{text}");
+    assert_tus_sentence(&r, &sb.spool, req.method == "HEAD");
     r
 }
 
@@ -208,7 +147,7 @@ fn tus_01_options(m: Mode) {
 /// TUS-02 creation with Upload-Length.
 fn tus_02_create(m: Mode) {
     let sb = Sandbox::new(m);
-    let r = sb.send(&create_req(100));
+    let r = sb.send(&tus_create(100));
     assert_eq!(r.status, 201, "{}", r.text());
     let id = id_of(m, &r);
     assert_eq!(r.header("Upload-Offset"), Some("0"));
@@ -288,9 +227,9 @@ fn tus_04_bad_lengths(m: Mode) {
 /// TUS-05 Upload-Length above max_size: 413.
 fn tus_05_too_large(m: Mode) {
     let sb = Sandbox::with_env(m, &[(MAX_SIZE, "1000")]);
-    assert_refused(&sb, &create_req(1001), 413);
+    assert_refused(&sb, &tus_create(1001), 413);
     assert_eq!(spool_entries(&sb), Vec::<String>::new());
-    created(&sb, &create_req(1000));
+    created(&sb, &tus_create(1000));
 }
 
 /// TUS-06 Upload-Metadata decoded into the record.
@@ -304,7 +243,7 @@ fn tus_06_metadata(m: Mode) {
         b64(b"application/x-other"),
         b64("日本語".as_bytes()),
     );
-    let id = created(&sb, &create_req(5).header("Upload-Metadata", &metadata));
+    let id = created(&sb, &tus_create(5).header("Upload-Metadata", &metadata));
     let info = sb.info(&id).unwrap();
     assert_eq!(info["name"], "Grüße ✓.txt", "{info}");
     assert_eq!(info["type"], "text/plain", "{info}");
@@ -318,7 +257,7 @@ fn tus_06_metadata(m: Mode) {
     // Without filename/filetype, name and type are used.
     let id = created(
         &sb,
-        &create_req(5).header(
+        &tus_create(5).header(
             "Upload-Metadata",
             format!("name {},type {}", b64(b"n.png"), b64(b"image/png")),
         ),
@@ -338,7 +277,7 @@ fn tus_07_bad_metadata(m: Mode) {
         "filename not*base64".to_string(),
         format!("a {},a {}", b64(b"x"), b64(b"y")),
     ] {
-        assert_refused(&sb, &create_req(5).header("Upload-Metadata", &md), 400);
+        assert_refused(&sb, &tus_create(5).header("Upload-Metadata", &md), 400);
     }
     assert_eq!(spool_entries(&sb), Vec::<String>::new());
 }
@@ -346,24 +285,24 @@ fn tus_07_bad_metadata(m: Mode) {
 /// TUS-08 allowed_extensions at creation: 400, nothing created.
 fn tus_08_extensions(m: Mode) {
     let sb = Sandbox::with_env(m, &[(ALLOWED_EXTENSIONS, "txt,png")]);
-    let req = create_req(5).header("Upload-Metadata", format!("filename {}", b64(b"evil.exe")));
+    let req = tus_create(5).header("Upload-Metadata", format!("filename {}", b64(b"evil.exe")));
     let r = assert_refused(&sb, &req, 400);
     assert!(r.text().contains("evil.exe"), "{}", r.text());
     assert_eq!(spool_entries(&sb), Vec::<String>::new());
     created(
         &sb,
-        &create_req(5).header("Upload-Metadata", format!("filename {}", b64(b"ok.TXT"))),
+        &tus_create(5).header("Upload-Metadata", format!("filename {}", b64(b"ok.TXT"))),
     );
 }
 
 /// TUS-09 Upload-Length 0: complete at once.
 fn tus_09_empty(m: Mode) {
     let sb = Sandbox::new(m);
-    let r = sb.send(&create_req(0));
+    let r = sb.send(&tus_create(0));
     assert_eq!(r.status, 201);
     assert_eq!(r.header("Upload-Offset"), Some("0"));
     let id = id_of(m, &r);
-    let h = sb.send(&head(&id));
+    let h = sb.send(&tus_head(&id));
     assert_eq!(h.status, 200);
     assert_eq!(h.header("Upload-Offset"), Some("0"));
     assert_eq!(h.header("Upload-Length"), Some("0"));
@@ -374,7 +313,7 @@ fn tus_09_empty(m: Mode) {
 fn tus_10_one_patch(m: Mode) {
     let sb = Sandbox::new(m);
     let data = bytes(300_000, 10);
-    let id = created(&sb, &create_req(data.len()));
+    let id = created(&sb, &tus_create(data.len()));
     let r = patch_ok(&sb, &id, 0, &data);
     assert!(r.header("Upload-Expires").is_none());
     assert_claimed(&sb, &id, &data);
@@ -384,7 +323,7 @@ fn tus_10_one_patch(m: Mode) {
 fn tus_11_three_patches(m: Mode) {
     let sb = Sandbox::new(m);
     let data = bytes(30_001, 11);
-    let id = created(&sb, &create_req(data.len()));
+    let id = created(&sb, &tus_create(data.len()));
     for (from, to) in [(0, 10_000), (10_000, 20_000)] {
         let r = patch_ok(&sb, &id, from, &data[from..to]);
         assert!(r.header("Upload-Expires").is_some());
@@ -398,10 +337,10 @@ fn tus_11_three_patches(m: Mode) {
 fn tus_12_wrong_offset(m: Mode) {
     let sb = Sandbox::new(m);
     let data = bytes(100, 12);
-    let id = created(&sb, &create_req(100));
+    let id = created(&sb, &tus_create(100));
     patch_ok(&sb, &id, 0, &data[..40]);
     for wrong in [0, 39, 41, 100] {
-        let r = assert_refused(&sb, &patch(&id, wrong, &data[wrong.min(60)..]), 409);
+        let r = assert_refused(&sb, &tus_patch(&id, wrong, &data[wrong.min(60)..]), 409);
         assert_eq!(r.header("Upload-Offset"), Some("40"));
     }
     assert_eq!(sb.info(&id).unwrap()["received"], 40);
@@ -412,7 +351,7 @@ fn tus_12_wrong_offset(m: Mode) {
 /// TUS-13 PATCH with another content type: 415.
 fn tus_13_content_type(m: Mode) {
     let sb = Sandbox::new(m);
-    let id = created(&sb, &create_req(10));
+    let id = created(&sb, &tus_create(10));
     let req = tus("PATCH")
         .path(&format!("/{id}"))
         .header("Content-Type", "application/octet-stream")
@@ -426,15 +365,15 @@ fn tus_13_content_type(m: Mode) {
 fn tus_14_beyond_length(m: Mode) {
     let sb = Sandbox::new(m);
     let data = bytes(100, 14);
-    let id = created(&sb, &create_req(100));
+    let id = created(&sb, &tus_create(100));
     patch_ok(&sb, &id, 0, &data[..60]);
-    assert_refused(&sb, &patch(&id, 60, &bytes(41, 1)), 413);
+    assert_refused(&sb, &tus_patch(&id, 60, &bytes(41, 1)), 413);
     assert_eq!(sb.info(&id).unwrap()["received"], 60);
     let data_file = sb.spool.join("incoming").join(&id);
     assert!(std::fs::metadata(&data_file).unwrap().len() <= 100);
     patch_ok(&sb, &id, 60, &data[60..]);
     // Complete: more bytes are still too many; an empty PATCH at the end is fine.
-    assert_refused(&sb, &patch(&id, 100, b"x"), 413);
+    assert_refused(&sb, &tus_patch(&id, 100, b"x"), 413);
     patch_ok(&sb, &id, 100, b"");
     let file = sb.spool.join("complete").join(&id);
     assert_eq!(std::fs::metadata(&file).unwrap().len(), 100);
@@ -446,9 +385,9 @@ fn tus_15_head(m: Mode) {
     let sb = Sandbox::new(m);
     let data = bytes(50, 15);
     let metadata = format!("filename {},flag", b64(b"h.bin"));
-    let id = created(&sb, &create_req(50).header("Upload-Metadata", &metadata));
+    let id = created(&sb, &tus_create(50).header("Upload-Metadata", &metadata));
     patch_ok(&sb, &id, 0, &data[..20]);
-    let r = sb.send(&head(&id));
+    let r = sb.send(&tus_head(&id));
     assert_eq!(r.status, 200);
     assert_eq!(r.header("Upload-Offset"), Some("20"));
     assert_eq!(r.header("Upload-Length"), Some("50"));
@@ -458,7 +397,7 @@ fn tus_15_head(m: Mode) {
     assert!(r.header("Upload-Expires").is_some());
     assert!(r.body.is_empty());
     patch_ok(&sb, &id, 20, &data[20..]);
-    let r = sb.send(&head(&id));
+    let r = sb.send(&tus_head(&id));
     assert_eq!(r.status, 200);
     assert_eq!(r.header("Upload-Offset"), Some("50"));
     assert_eq!(r.header("Upload-Length"), Some("50"));
@@ -471,8 +410,8 @@ fn tus_16_unknown_ids(m: Mode) {
     let long = "a".repeat(200);
     for id in ["0123456789abcdef0123456789abcdef", "../x", long.as_str()] {
         for req in [
-            head(id),
-            patch(id, 0, b"x"),
+            tus_head(id),
+            tus_patch(id, 0, b"x"),
             tus("DELETE").path(&format!("/{id}")),
         ] {
             let r = assert_refused(&sb, &req, 404);
@@ -486,17 +425,17 @@ fn tus_17_deferred_length(m: Mode) {
     let sb = Sandbox::new(m);
     let data = bytes(25_000, 17);
     let id = created(&sb, &tus("POST").header("Upload-Defer-Length", "1"));
-    let r = sb.send(&head(&id));
+    let r = sb.send(&tus_head(&id));
     assert_eq!(r.header("Upload-Defer-Length"), Some("1"));
     assert!(r.header("Upload-Length").is_none());
     patch_ok(&sb, &id, 0, &data[..10_000]);
     patch_ok(&sb, &id, 10_000, &data[10_000..20_000]);
     assert_eq!(sb.info(&id).unwrap()["complete"], false);
-    let last = patch(&id, 20_000, &data[20_000..]).header("Upload-Length", "25000");
+    let last = tus_patch(&id, 20_000, &data[20_000..]).header("Upload-Length", "25000");
     let r = sb.send(&last);
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(r.header("Upload-Offset"), Some("25000"));
-    let r = sb.send(&head(&id));
+    let r = sb.send(&tus_head(&id));
     assert_eq!(r.header("Upload-Length"), Some("25000"));
     assert!(r.header("Upload-Defer-Length").is_none());
     assert_claimed(&sb, &id, &data);
@@ -507,7 +446,7 @@ fn tus_18_creation_with_upload(m: Mode) {
     let sb = Sandbox::new(m);
     let data = bytes(70_000, 18);
     let r = sb.send(
-        &create_req(data.len())
+        &tus_create(data.len())
             .header("Content-Type", OCTETS)
             .body(data.clone()),
     );
@@ -516,7 +455,7 @@ fn tus_18_creation_with_upload(m: Mode) {
     let id = id_of(m, &r);
     assert_claimed(&sb, &id, &data);
     // A body longer than Upload-Length: 413, nothing created.
-    let req = create_req(3)
+    let req = tus_create(3)
         .header("Content-Type", OCTETS)
         .body(b"abcd".to_vec());
     assert_refused(&sb, &req, 413);
@@ -528,7 +467,7 @@ fn tus_19_creation_with_part(m: Mode) {
     let sb = Sandbox::new(m);
     let data = bytes(70_000, 19);
     let r = sb.send(
-        &create_req(data.len())
+        &tus_create(data.len())
             .header("Content-Type", OCTETS)
             .body(data[..30_000].to_vec()),
     );
@@ -544,14 +483,14 @@ fn tus_19_creation_with_part(m: Mode) {
 fn tus_20_method_override(m: Mode) {
     let sb = Sandbox::new(m);
     let data = bytes(1000, 20);
-    let id = created(&sb, &create_req(1000));
-    let mut req = patch(&id, 0, &data).header("X-HTTP-Method-Override", "PATCH");
+    let id = created(&sb, &tus_create(1000));
+    let mut req = tus_patch(&id, 0, &data).header("X-HTTP-Method-Override", "PATCH");
     req.method = "POST".into();
     let r = sb.send(&req);
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(r.header("Upload-Offset"), Some("1000"));
     assert_claimed(&sb, &id, &data);
-    let id = created(&sb, &create_req(10));
+    let id = created(&sb, &tus_create(10));
     let r = sb.send(
         &tus("POST")
             .path(&format!("/{id}"))
@@ -565,15 +504,15 @@ fn tus_20_method_override(m: Mode) {
 fn tus_25_termination(m: Mode) {
     let sb = Sandbox::new(m);
     let data = bytes(100, 25);
-    let incomplete = created(&sb, &create_req(100));
+    let incomplete = created(&sb, &tus_create(100));
     patch_ok(&sb, &incomplete, 0, &data[..30]);
-    let complete = created(&sb, &create_req(100));
+    let complete = created(&sb, &tus_create(100));
     patch_ok(&sb, &complete, 0, &data);
     for id in [&incomplete, &complete] {
         let r = sb.send(&tus("DELETE").path(&format!("/{id}")));
         assert_eq!(r.status, 204, "{}", r.text());
         assert_eq!(r.header("Tus-Resumable"), Some("1.0.0"));
-        assert_refused(&sb, &head(id), 404);
+        assert_refused(&sb, &tus_head(id), 404);
         assert_refused(&sb, &tus("DELETE").path(&format!("/{id}")), 404);
         sb.assert_absent(id);
     }
@@ -616,12 +555,21 @@ fn assert_answer(r: &Resp, status: u16, offset: usize) {
 
 /// The offset HEAD reports (200, tus 1.0).
 fn head_offset(sb: &Sandbox, id: &str) -> usize {
-    let r = sb.send(&head(id));
+    let r = sb.send(&tus_head(id));
     assert_eq!(r.status, 200, "{}", r.text());
     r.header("Upload-Offset")
         .expect("Upload-Offset")
         .parse()
         .unwrap()
+}
+
+/// The pause between the pieces of [`slow_patch`].
+const SLOW_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A slow client's PATCH of all of `data` to `id`: `piece` bytes at a time,
+/// [`SLOW_PAUSE`] apart.
+fn slow_patch(sb: &Sandbox, id: &str, data: &[u8], piece: usize) -> Option<Resp> {
+    sb.stream(&tus_patch(id, 0, data), piece, SLOW_PAUSE, Ending::Whole)
 }
 
 /// After a PATCH whose body was cut at `sent` bytes, the client's resume:
@@ -643,7 +591,7 @@ fn resume_after_cut(sb: &Sandbox, id: &str, data: &[u8], sent: usize, at_least: 
             // server has read tens of MiB, which it does not wait for.
             let r = sb
                 .stream(
-                    &patch(id, offset, &data[offset..]),
+                    &tus_patch(id, offset, &data[offset..]),
                     1 << 20,
                     std::time::Duration::ZERO,
                     Ending::Whole,
@@ -669,10 +617,10 @@ fn resume_after_cut(sb: &Sandbox, id: &str, data: &[u8], sent: usize, at_least: 
 fn tus_21_interrupted_patch_keeps_what_arrived(m: Mode) {
     let sb = Sandbox::new(m);
     let data = large_bytes(64 << 20, 21);
-    let id = created(&sb, &create_req(data.len()));
+    let id = created(&sb, &tus_create(data.len()));
     let sent = data.len() / 10 * 6;
     sb.stream(
-        &patch(&id, 0, &data),
+        &tus_patch(&id, 0, &data),
         1 << 20,
         std::time::Duration::ZERO,
         Ending::Cut(sent),
@@ -683,10 +631,10 @@ fn tus_21_interrupted_patch_keeps_what_arrived(m: Mode) {
     // A slower PATCH (1 MiB every 150 ms) cut at 10 of 16 MiB by FastCGI's
     // ABORT_REQUEST (CGI: short stdin; serve: the connection closed).
     let data = large_bytes(16 << 20, 121);
-    let id = created(&sb, &create_req(data.len()));
+    let id = created(&sb, &tus_create(data.len()));
     let sent = 10 << 20;
     sb.stream(
-        &patch(&id, 0, &data),
+        &tus_patch(&id, 0, &data),
         1 << 20,
         std::time::Duration::from_millis(150),
         Ending::Abort(sent),
@@ -703,12 +651,12 @@ fn tus_21_progress_is_recorded_while_streaming(m: Mode) {
     let sb = Sandbox::new(m);
     let data = large_bytes(3 << 20, 122);
     let piece = 64 << 10;
-    let pause = std::time::Duration::from_millis(100);
-    let id = created(&sb, &create_req(data.len()));
+    let pause = SLOW_PAUSE;
+    let id = created(&sb, &tus_create(data.len()));
     std::thread::scope(|s| {
         let started = std::time::Instant::now();
         // 48 pieces 100 ms apart: 4.8 s.
-        let streaming = s.spawn(|| sb.stream(&patch(&id, 0, &data), piece, pause, Ending::Whole));
+        let streaming = s.spawn(|| slow_patch(&sb, &id, &data, piece));
         std::thread::sleep(std::time::Duration::from_millis(2000));
         let asked = std::time::Instant::now();
         let offset = head_offset(&sb, &id);
@@ -748,7 +696,7 @@ fn tus_22_checksums(m: Mode) {
     let data = bytes(50_000, 22);
     let first = &data[..10_000];
     let r = sb.send(
-        &create_req(data.len())
+        &tus_create(data.len())
             .header("Content-Type", OCTETS)
             .header("Upload-Checksum", checksum("sha1", first))
             .body(first.to_vec()),
@@ -758,8 +706,9 @@ fn tus_22_checksums(m: Mode) {
     for (i, algorithm) in ALGORITHMS.into_iter().enumerate() {
         let (from, to) = (10_000 * (i + 1), 10_000 * (i + 2));
         let chunk = &data[from..to];
-        let r =
-            sb.send(&patch(&id, from, chunk).header("Upload-Checksum", checksum(algorithm, chunk)));
+        let r = sb.send(
+            &tus_patch(&id, from, chunk).header("Upload-Checksum", checksum(algorithm, chunk)),
+        );
         assert_answer(&r, 204, to);
         assert_eq!(r.header("Tus-Resumable"), Some("1.0.0"));
     }
@@ -771,20 +720,20 @@ fn tus_22_checksums(m: Mode) {
 fn tus_23_checksum_mismatch(m: Mode) {
     let sb = Sandbox::new(m);
     let data = bytes(40_000, 23);
-    let id = created(&sb, &create_req(data.len()));
+    let id = created(&sb, &tus_create(data.len()));
     patch_ok(&sb, &id, 0, &data[..10_000]);
     let chunk = &data[10_000..20_000];
     for algorithm in ALGORITHMS {
         // The digest of other bytes (one more).
         let wrong = checksum(algorithm, &data[10_000..20_001]);
-        let req = patch(&id, 10_000, chunk).header("Upload-Checksum", &wrong);
+        let req = tus_patch(&id, 10_000, chunk).header("Upload-Checksum", &wrong);
         let r = assert_refused(&sb, &req, 460);
         assert_eq!(r.reason, "Checksum Mismatch");
         assert_eq!(head_offset(&sb, &id), 10_000, "{algorithm}");
         assert_eq!(sb.info(&id).unwrap()["received"], 10_000);
     }
-    let r =
-        sb.send(&patch(&id, 10_000, chunk).header("Upload-Checksum", checksum("sha256", chunk)));
+    let r = sb
+        .send(&tus_patch(&id, 10_000, chunk).header("Upload-Checksum", checksum("sha256", chunk)));
     assert_answer(&r, 204, 20_000);
     patch_ok(&sb, &id, 20_000, &data[20_000..]);
     assert_claimed(&sb, &id, &data);
@@ -795,10 +744,10 @@ fn tus_23_checksum_mismatch(m: Mode) {
 fn tus_23_interrupted_checksummed_patch_keeps_nothing(m: Mode) {
     let sb = Sandbox::new(m);
     let data = large_bytes(4 << 20, 123);
-    let id = created(&sb, &create_req(data.len()));
+    let id = created(&sb, &tus_create(data.len()));
     patch_ok(&sb, &id, 0, &data[..1000]);
     let rest = &data[1000..];
-    let req = patch(&id, 1000, rest).header("Upload-Checksum", checksum("sha256", rest));
+    let req = tus_patch(&id, 1000, rest).header("Upload-Checksum", checksum("sha256", rest));
     // 16 pieces of 128 KiB, 100 ms apart: 2 MiB over 1.6 s, then FastCGI's
     // abort (CGI: short stdin; serve: the connection closed).
     sb.stream(
@@ -813,7 +762,8 @@ fn tus_23_interrupted_checksummed_patch_keeps_nothing(m: Mode) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         assert_eq!(head_offset(&sb, &id), 1000);
-        let r = sb.send(&patch(&id, 1000, rest).header("Upload-Checksum", checksum("md5", rest)));
+        let r =
+            sb.send(&tus_patch(&id, 1000, rest).header("Upload-Checksum", checksum("md5", rest)));
         if r.status == 423 && m != Mode::Cgi && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(100));
             continue;
@@ -829,13 +779,13 @@ fn tus_23_interrupted_checksummed_patch_keeps_nothing(m: Mode) {
 fn tus_24_unknown_checksum_algorithm(m: Mode) {
     let sb = Sandbox::new(m);
     let data = bytes(100, 24);
-    let id = created(&sb, &create_req(data.len()));
+    let id = created(&sb, &tus_create(data.len()));
     for value in [
         format!("crc99 {}", b64(&digest("sha1", &data))),
         "sha1".to_string(),
         "sha1 not*base64!".to_string(),
     ] {
-        let req = patch(&id, 0, &data).header("Upload-Checksum", &value);
+        let req = tus_patch(&id, 0, &data).header("Upload-Checksum", &value);
         assert_refused(&sb, &req, 400);
         assert_eq!(head_offset(&sb, &id), 0, "{value}");
     }
@@ -859,9 +809,9 @@ fn url(sb: &Sandbox, id: &str, absolute: bool) -> String {
 fn partial(sb: &Sandbox, data: &[u8]) -> String {
     let id = created(
         sb,
-        &create_req(data.len()).header("Upload-Concat", "partial"),
+        &tus_create(data.len()).header("Upload-Concat", "partial"),
     );
-    let r = sb.send(&patch(&id, 0, data).header("Upload-Concat", "partial"));
+    let r = sb.send(&tus_patch(&id, 0, data).header("Upload-Concat", "partial"));
     assert_answer(&r, 204, data.len());
     id
 }
@@ -876,7 +826,7 @@ fn tus_26_concatenation(m: Mode) {
     let mut ids = vec![String::new(); 3];
     for i in (0..3).rev() {
         ids[i] = partial(&sb, &parts[i]);
-        let r = sb.send(&head(&ids[i]).header("Upload-Concat", "partial"));
+        let r = sb.send(&tus_head(&ids[i]).header("Upload-Concat", "partial"));
         assert_eq!(r.status, 200);
         assert_eq!(r.header("Upload-Concat"), Some("partial"));
         assert_eq!(
@@ -896,13 +846,13 @@ fn tus_26_concatenation(m: Mode) {
     let final_id = id_of(m, &r);
     let whole: Vec<u8> = parts.concat();
     let total = whole.len().to_string();
-    let r = sb.send(&head(&final_id));
+    let r = sb.send(&tus_head(&final_id));
     assert_eq!(r.status, 200);
     assert_eq!(r.header("Upload-Concat"), Some(concat.as_str()));
     assert_eq!(r.header("Upload-Offset"), Some(total.as_str()));
     assert_eq!(r.header("Upload-Length"), Some(total.as_str()));
     for id in &ids {
-        assert_refused(&sb, &head(id), 404);
+        assert_refused(&sb, &tus_head(id), 404);
         sb.assert_absent(id);
     }
     assert_claimed(&sb, &final_id, &whole);
@@ -916,9 +866,9 @@ fn tus_27_bad_finals(m: Mode) {
     let sb = Sandbox::new(m);
     let data = bytes(1000, 27);
     let done = partial(&sb, &data);
-    let unfinished = created(&sb, &create_req(1000).header("Upload-Concat", "partial"));
+    let unfinished = created(&sb, &tus_create(1000).header("Upload-Concat", "partial"));
     patch_ok(&sb, &unfinished, 0, &data[..10]);
-    let plain = created(&sb, &create_req(1000));
+    let plain = created(&sb, &tus_create(1000));
     patch_ok(&sb, &plain, 0, &data);
     let unknown = "0123456789abcdef0123456789abcdef";
     let list = |ids: &[&str]| {
@@ -965,7 +915,7 @@ fn tus_27_bad_finals(m: Mode) {
     assert_eq!(r.status, 201, "{}", r.text());
     let final_id = id_of(m, &r);
     for offset in [1000, 0] {
-        assert_refused(&sb, &patch(&final_id, offset, b"x"), 403);
+        assert_refused(&sb, &tus_patch(&final_id, offset, b"x"), 403);
     }
     assert_claimed(&sb, &final_id, &data);
 }
@@ -994,7 +944,7 @@ fn tus_28_claim_of_partial(m: Mode) {
 fn tus_29_expiry(m: Mode) {
     let sb = Sandbox::with_env(m, &[(EXPIRE_INCOMPLETE, "1s")]);
     let data = bytes(100, 29);
-    let id = created(&sb, &create_req(100));
+    let id = created(&sb, &tus_create(100));
     let r = patch_ok(&sb, &id, 0, &data[..10]);
     let expires = parse_http_date(r.header("Upload-Expires").expect("Upload-Expires"));
     let at = now();
@@ -1002,11 +952,11 @@ fn tus_29_expiry(m: Mode) {
         expires >= at.saturating_sub(1) && expires <= at + 2,
         "{expires} at {at}"
     );
-    let done = created(&sb, &create_req(5));
+    let done = created(&sb, &tus_create(5));
     patch_ok(&sb, &done, 0, &data[..5]);
     std::thread::sleep(std::time::Duration::from_millis(2200));
     for status in [410, 404] {
-        for req in [patch(&id, 10, &data[10..]), head(&id)] {
+        for req in [tus_patch(&id, 10, &data[10..]), tus_head(&id)] {
             let r = assert_refused(&sb, &req, status);
             assert!(r.header("Upload-Offset").is_none(), "{:?}", r.headers);
         }
@@ -1150,7 +1100,7 @@ fn tus_32_ietf_v3(m: Mode) {
 /// nothing created.
 fn tus_33_ietf_unknown_version(m: Mode) {
     let sb = Sandbox::new(m);
-    let id = created(&sb, &create_req(3));
+    let id = created(&sb, &tus_create(3));
     for req in [
         ietf("POST", "99")
             .header("Upload-Complete", "?1")
@@ -1163,12 +1113,7 @@ fn tus_33_ietf_unknown_version(m: Mode) {
     ] {
         let r = sb.send(&req);
         assert_eq!(r.status, 400, "{}", r.text());
-        assert!(
-            r.header("Content-Type")
-                .is_some_and(|t| t.starts_with("text/plain")),
-            "{:?}",
-            r.headers
-        );
+        assert_text_plain(&r);
         let text = r.text();
         let numbers: Vec<&str> = text
             .split(|c: char| !c.is_ascii_digit())
@@ -1191,20 +1136,14 @@ fn tus_34_one_writer_per_upload(m: Mode) {
     let sb = Sandbox::new(m);
     let first = bytes(256 << 10, 34);
     let second = bytes(256 << 10, 35);
-    let id = created(&sb, &create_req(first.len()));
+    let id = created(&sb, &tus_create(first.len()));
     let (slow, quick) = std::thread::scope(|s| {
         let slow = s.spawn(|| {
             // 16 KiB every 100 ms: 1.6 s.
-            sb.stream(
-                &patch(&id, 0, &first),
-                16 << 10,
-                std::time::Duration::from_millis(100),
-                Ending::Whole,
-            )
-            .expect("an answer")
+            slow_patch(&sb, &id, &first, 16 << 10).expect("an answer")
         });
         std::thread::sleep(std::time::Duration::from_millis(400));
-        let quick = sb.send(&patch(&id, 0, &second));
+        let quick = sb.send(&tus_patch(&id, 0, &second));
         (slow.join().unwrap(), quick)
     });
     let winner = match (slow.status, quick.status) {
@@ -1224,7 +1163,7 @@ fn tus_34_patch_does_not_block_other_uploads(m: Mode) {
     let mut by_suffix = std::collections::HashMap::new();
     let (a, b) = (0..400)
         .find_map(|_| {
-            let id = created(&sb, &create_req(len));
+            let id = created(&sb, &tus_create(len));
             by_suffix
                 .insert(id[30..].to_owned(), id.clone())
                 .map(|earlier| (earlier, id))
@@ -1235,13 +1174,7 @@ fn tus_34_patch_does_not_block_other_uploads(m: Mode) {
     std::thread::scope(|s| {
         let streaming = s.spawn(|| {
             // 16 KiB every 100 ms: 3.2 s.
-            sb.stream(
-                &patch(&a, 0, &slow),
-                16 << 10,
-                std::time::Duration::from_millis(100),
-                Ending::Whole,
-            )
-            .expect("an answer")
+            slow_patch(&sb, &a, &slow, 16 << 10).expect("an answer")
         });
         std::thread::sleep(std::time::Duration::from_millis(500));
         let started = std::time::Instant::now();
@@ -1267,17 +1200,10 @@ fn tus_34_patch_does_not_block_other_uploads(m: Mode) {
 fn tus_25_termination_racing_a_patch(m: Mode) {
     let sb = Sandbox::new(m);
     let data = large_bytes(2 << 20, 125);
-    let id = created(&sb, &create_req(data.len()));
+    let id = created(&sb, &tus_create(data.len()));
     let (patched, deleted) = std::thread::scope(|s| {
         // 64 KiB every 100 ms: 3.2 s, progress recorded on the way.
-        let streaming = s.spawn(|| {
-            sb.stream(
-                &patch(&id, 0, &data),
-                64 << 10,
-                std::time::Duration::from_millis(100),
-                Ending::Whole,
-            )
-        });
+        let streaming = s.spawn(|| slow_patch(&sb, &id, &data, 64 << 10));
         std::thread::sleep(std::time::Duration::from_millis(1200));
         let deleted = sb.send(&tus("DELETE").path(&format!("/{id}")));
         (streaming.join().unwrap(), deleted)
@@ -1290,7 +1216,7 @@ fn tus_25_termination_racing_a_patch(m: Mode) {
         r.status,
         r.text()
     );
-    assert_refused(&sb, &head(&id), 404);
+    assert_refused(&sb, &tus_head(&id), 404);
     sb.assert_absent(&id);
     assert_eq!(spool_entries(&sb), Vec::<String>::new());
     sb.assert_nothing_escapes();
@@ -1319,15 +1245,15 @@ fn tus_35_cors(m: Mode) {
         asked,
     );
     assert_eq!(r.header("Tus-Extension"), Some(EXTENSIONS));
-    let r = sb.send(&create_req(3).header("Origin", ORIGIN));
+    let r = sb.send(&tus_create(3).header("Origin", ORIGIN));
     assert_eq!(r.status, 201);
     let id = id_of(m, &r);
-    let r = sb.send(&patch(&id, 0, b"abc").header("Origin", ORIGIN));
+    let r = sb.send(&tus_patch(&id, 0, b"abc").header("Origin", ORIGIN));
     assert_eq!(r.status, 204);
     assert_eq!(r.header("Access-Control-Allow-Origin"), Some(ORIGIN));
     assert_exposes_tus_headers(&r);
     // The creation answer too: Location must be readable by the page.
-    let r = sb.send(&create_req(3).header("Origin", ORIGIN));
+    let r = sb.send(&tus_create(3).header("Origin", ORIGIN));
     assert_eq!(r.status, 201);
     assert_eq!(r.header("Access-Control-Allow-Origin"), Some(ORIGIN));
     assert_exposes_tus_headers(&r);
@@ -1374,7 +1300,7 @@ fn tus_36_download(m: Mode) {
     );
     let id = created(
         &sb,
-        &create_req(data.len()).header("Upload-Metadata", &metadata),
+        &tus_create(data.len()).header("Upload-Metadata", &metadata),
     );
     assert_refused(&sb, &tus("GET").path(&format!("/{id}")), 404);
     patch_ok(&sb, &id, 0, &data);
@@ -1417,7 +1343,7 @@ fn tus_37_three_protocols(m: Mode) {
         let fp_data = &fp_data;
         let fu_data = &fu_data;
         let t = s.spawn(move || {
-            let id = created(sb, &create_req(tus_data.len()));
+            let id = created(sb, &tus_create(tus_data.len()));
             for from in (0..tus_data.len()).step_by(30_000) {
                 let to = (from + 30_000).min(tus_data.len());
                 patch_ok(sb, &id, from, &tus_data[from..to]);
@@ -1465,7 +1391,7 @@ fn tus_37_three_protocols(m: Mode) {
         assert_eq!(sb.info(&fp_id).unwrap()["protocol"], "file-pond");
         assert_eq!(sb.info(fu_id).unwrap()["protocol"], "fine-uploader");
         // tus actions see only tus uploads.
-        assert_refused(sb, &head(&fp_id), 404);
+        assert_refused(sb, &tus_head(&fp_id), 404);
         assert_claimed(sb, &tus_id, tus_data);
     });
     // Fine Uploader's delete without tus headers keeps its meaning.

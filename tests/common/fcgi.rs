@@ -54,31 +54,25 @@ pub fn request_head(id: u16, keep: bool, params: &[(&str, &str)]) -> Vec<u8> {
     out
 }
 
+/// `body` in STDIN records, then the empty one that ends it.
 pub fn stdin_records(id: u16, body: &[u8]) -> Vec<u8> {
+    let mut out = stdin_data(id, body);
+    out.extend(record(STDIN, id, &[]));
+    out
+}
+
+/// `body` in STDIN records (not ended).
+pub fn stdin_data(id: u16, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     for piece in body.chunks(32768) {
         out.extend(record(STDIN, id, piece));
     }
-    out.extend(record(STDIN, id, &[]));
     out
 }
 
 /// Reads records until END_REQUEST; returns the STDOUT bytes.
 pub fn read_answer(stream: &mut impl Read) -> Vec<u8> {
-    let mut stdout = Vec::new();
-    loop {
-        let mut h = [0u8; 8];
-        stream.read_exact(&mut h).expect("a record header");
-        let len = u16::from_be_bytes([h[4], h[5]]) as usize + h[6] as usize;
-        let mut content = vec![0u8; len];
-        stream.read_exact(&mut content).unwrap();
-        content.truncate(u16::from_be_bytes([h[4], h[5]]) as usize);
-        match h[1] {
-            STDOUT => stdout.extend(content),
-            END => return stdout,
-            _ => {}
-        }
-    }
+    read_answer_opt(stream).expect("a whole FastCGI answer")
 }
 
 /// Reads records until END_REQUEST; returns the STDOUT bytes, or `None`

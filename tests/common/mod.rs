@@ -10,8 +10,9 @@ use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -257,6 +258,89 @@ pub enum Ending {
     Abort(usize),
 }
 
+impl Ending {
+    /// What of `req`'s body is sent.
+    fn body(self, req: &Req) -> &[u8] {
+        match self {
+            Ending::Whole => &req.body,
+            Ending::Cut(n) | Ending::Abort(n) => &req.body[..n.min(req.body.len())],
+        }
+    }
+}
+
+/// The body type of tus's PATCH and creation-with-upload.
+pub const OCTETS: &str = "application/offset+octet-stream";
+
+/// A tus 1.0 request.
+pub fn tus(method: &str) -> Req {
+    Req::new(method).header("Tus-Resumable", "1.0.0")
+}
+
+/// A tus creation of an upload of `length` bytes.
+pub fn tus_create(length: usize) -> Req {
+    tus("POST").header("Upload-Length", length.to_string())
+}
+
+/// A tus PATCH of `data` at `offset` to upload `id`.
+pub fn tus_patch(id: &str, offset: usize, data: &[u8]) -> Req {
+    tus("PATCH")
+        .path(&format!("/{id}"))
+        .header("Content-Type", OCTETS)
+        .header("Upload-Offset", offset.to_string())
+        .body(data.to_vec())
+}
+
+/// A tus HEAD of upload `id`.
+pub fn tus_head(id: &str) -> Req {
+    tus("HEAD").path(&format!("/{id}"))
+}
+
+/// A tus refusal's form (tus.md): `Tus-Resumable: 1.0.0` and a text/plain
+/// body of one sentence (one line ending in a full stop) that names no path
+/// under `spool`; a HEAD answer has no body on the wire (`head`). Returns
+/// the sentence.
+pub fn assert_tus_sentence(r: &Resp, spool: &Path, head: bool) -> String {
+    assert_eq!(r.header("Tus-Resumable"), Some("1.0.0"));
+    assert_text_plain(r);
+    let text = r.text();
+    if head {
+        assert!(text.is_empty());
+        return text;
+    }
+    assert!(
+        !text.is_empty() && text.ends_with('.') && !text.contains('\n'),
+        "one sentence: {text:?}"
+    );
+    assert!(!text.contains(spool.to_str().unwrap()), "{text}");
+    text
+}
+
+/// The answer's body is text/plain.
+pub fn assert_text_plain(r: &Resp) {
+    assert!(
+        r.header("Content-Type")
+            .is_some_and(|t| t.starts_with("text/plain")),
+        "{:?}",
+        r.headers
+    );
+}
+
+/// `len` test bytes that never repeat, made a word at a time (xorshift64*):
+/// large bodies without `bytes`' cost in a debug build; a byte stored at the
+/// wrong offset never looks right.
+pub fn large_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = vec![0u8; len.next_multiple_of(8)];
+    for word in out.chunks_exact_mut(8) {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        word.copy_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
 /// A sandbox directory holding only `spool`, and the binary running in a mode.
 pub struct Sandbox {
     pub mode: Mode,
@@ -391,7 +475,7 @@ impl Sandbox {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("GATEWAY_INTERFACE", "CGI/1.1")
             .current_dir(self.outside.path());
-        for (k, v) in self.meta_variables(req) {
+        for (k, v) in meta_variables(req) {
             cmd.env(k, OsStr::from_bytes(&v));
         }
         cmd
@@ -403,20 +487,7 @@ impl Sandbox {
 
     /// A CGI request, with what the process wrote to its log (stderr).
     pub fn send_cgi_logged(&self, req: &Req) -> (Resp, String) {
-        let mut child = self
-            .cgi_command(req)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run upspool as CGI");
-        let mut stdin = child.stdin.take().unwrap();
-        let body = req.body.clone();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&body);
-        });
-        let out = child.wait_with_output().unwrap();
-        let _ = writer.join();
+        let out = self.run_cgi(req, req.body.clone(), usize::MAX, Duration::ZERO);
         let log = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(
             out.status.success(),
@@ -426,53 +497,31 @@ impl Sandbox {
         (parse_cgi(&out.stdout), log)
     }
 
-    /// The CGI meta-variables a web server would pass for `req`.
-    fn meta_variables(&self, req: &Req) -> Vec<(String, Vec<u8>)> {
-        let mut vars: Vec<(String, Vec<u8>)> = vec![
-            ("SERVER_PROTOCOL".into(), b"HTTP/1.1".to_vec()),
-            ("REQUEST_METHOD".into(), req.method.clone().into_bytes()),
-            ("SCRIPT_NAME".into(), SCRIPT.as_bytes().to_vec()),
-            ("QUERY_STRING".into(), req.query.clone().into_bytes()),
-            (
-                "REQUEST_URI".into(),
-                format!(
-                    "{SCRIPT}{}{}{}",
-                    req.path_info,
-                    if req.query.is_empty() { "" } else { "?" },
-                    req.query
-                )
-                .into_bytes(),
-            ),
-        ];
-        if !req.path_info.is_empty() {
-            vars.push(("PATH_INFO".into(), req.path_info.clone().into_bytes()));
-        }
-        let length = req.declared_length.unwrap_or(req.body.len() as u64);
-        if length > 0 || matches!(req.method.as_str(), "POST" | "PATCH" | "PUT") {
-            vars.push(("CONTENT_LENGTH".into(), length.to_string().into_bytes()));
-        }
-        for (name, value) in &req.headers {
-            let key = name.to_ascii_uppercase().replace('-', "_");
-            let key = if key == "CONTENT_TYPE" {
-                key
-            } else {
-                format!("HTTP_{key}")
-            };
-            vars.push((key, value.clone()));
-        }
-        vars
+    /// Runs the CGI process for `req` with `body` on its stdin, written as
+    /// [`write_slowly`] does; stdin is closed after it (short when `body`
+    /// is).
+    fn run_cgi(&self, req: &Req, body: Vec<u8>, chunk: usize, pause: Duration) -> Output {
+        let mut child = self
+            .cgi_command(req)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run upspool as CGI");
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || {
+            let _ = write_slowly(&mut stdin, &body, chunk, pause, false);
+        });
+        let out = child.wait_with_output().unwrap();
+        let _ = writer.join();
+        out
     }
 
     fn send_fastcgi(&self, req: &Req) -> Resp {
         let addr = self.server.as_ref().expect("FastCGI mode").addr.clone();
         let mut params = fastcgi_client::Params::default();
-        for (k, v) in self.meta_variables(req) {
-            params.insert(
-                k.into(),
-                String::from_utf8(v)
-                    .expect("FastCGI test params are UTF-8")
-                    .into(),
-            );
+        for (k, v) in fastcgi_params(req) {
+            params.insert(k.into(), v.into());
         }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -498,16 +547,21 @@ impl Sandbox {
         http_exchange(self.http_addr(), "/upload", req)
     }
 
-    /// Starts the CGI process for `req`, writes the first `cut` bytes of its
-    /// body, waits `pause`, and kills it with SIGKILL.
-    pub fn kill_cgi_mid_body(&self, req: &Req, cut: usize, pause: Duration) {
-        let mut child = self
-            .cgi_command(req)
+    /// The CGI process for `req`, started with its stdin a pipe to write the
+    /// body to and its output thrown away.
+    pub fn spawn_cgi(&self, req: &Req) -> Child {
+        self.cgi_command(req)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap();
+            .expect("run upspool as CGI")
+    }
+
+    /// Starts the CGI process for `req`, writes the first `cut` bytes of its
+    /// body, waits `pause`, and kills it with SIGKILL.
+    pub fn kill_cgi_mid_body(&self, req: &Req, cut: usize, pause: Duration) {
+        let mut child = self.spawn_cgi(req);
         let mut stdin = child.stdin.take().unwrap();
         let _ = stdin.write_all(&req.body[..cut.min(req.body.len())]);
         let _ = stdin.flush();
@@ -517,39 +571,15 @@ impl Sandbox {
     }
 
     /// Sends `req` through the mode's transport with its body written `chunk`
-    /// bytes at a time and `pause` after each write, ending as `ending` says.
+    /// bytes at a time, `pause` between the writes, ending as `ending` says.
     /// Returns the answer when there is one to read: always for
     /// [`Ending::Whole`]; for a cut body only what CGI wrote after its short
     /// stdin, or what FastCGI answered to `ABORT_REQUEST` (`None` when the
     /// transport was closed or nothing was written).
     pub fn stream(&self, req: &Req, chunk: usize, pause: Duration, ending: Ending) -> Option<Resp> {
-        let sent = match ending {
-            Ending::Whole => req.body.len(),
-            Ending::Cut(n) | Ending::Abort(n) => n.min(req.body.len()),
-        };
-        let body = req.body[..sent].to_vec();
-        let chunk = chunk.max(1);
         match self.mode {
             Mode::Cgi => {
-                let mut child = self
-                    .cgi_command(req)
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .expect("run upspool as CGI");
-                let mut stdin = child.stdin.take().unwrap();
-                let writer = std::thread::spawn(move || {
-                    for piece in body.chunks(chunk) {
-                        if stdin.write_all(piece).is_err() {
-                            return;
-                        }
-                        std::thread::sleep(pause);
-                    }
-                    // Dropping stdin is the end of the body: short when cut.
-                });
-                let out = child.wait_with_output().unwrap();
-                let _ = writer.join();
+                let out = self.run_cgi(req, ending.body(req).to_vec(), chunk, pause);
                 if ending == Ending::Whole {
                     assert!(
                         out.status.success(),
@@ -561,110 +591,10 @@ impl Sandbox {
                 (!out.stdout.is_empty()).then(|| parse_cgi(&out.stdout))
             }
             Mode::FastCgi => {
-                let addr = self.server.as_ref().expect("FastCGI mode").addr.clone();
-                let mut stream = TcpStream::connect(&addr).unwrap();
-                stream
-                    .set_read_timeout(Some(Duration::from_secs(120)))
-                    .unwrap();
-                let vars: Vec<(String, String)> = self
-                    .meta_variables(req)
-                    .into_iter()
-                    .map(|(k, v)| {
-                        (
-                            k,
-                            String::from_utf8(v).expect("FastCGI test params are UTF-8"),
-                        )
-                    })
-                    .collect();
-                let params: Vec<(&str, &str)> =
-                    vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                let head = fcgi::request_head(1, false, &params);
-                let mut writer = stream.try_clone().unwrap();
-                let sender = std::thread::spawn(move || {
-                    if writer.write_all(&head).is_err() {
-                        return;
-                    }
-                    for piece in body.chunks(chunk) {
-                        for record in piece.chunks(32768) {
-                            if writer
-                                .write_all(&fcgi::record(fcgi::STDIN, 1, record))
-                                .is_err()
-                            {
-                                return;
-                            }
-                        }
-                        std::thread::sleep(pause);
-                    }
-                    let _ = match ending {
-                        Ending::Whole => writer.write_all(&fcgi::record(fcgi::STDIN, 1, &[])),
-                        Ending::Abort(_) => writer.write_all(&fcgi::record(fcgi::ABORT, 1, &[])),
-                        Ending::Cut(_) => writer.shutdown(Shutdown::Both),
-                    };
-                });
-                let answer = if matches!(ending, Ending::Cut(_)) {
-                    let _ = sender.join();
-                    None
-                } else {
-                    let answer = fcgi::read_answer_opt(&mut stream);
-                    let _ = sender.join();
-                    answer
-                };
-                match ending {
-                    Ending::Whole => Some(parse_cgi(&answer.expect("a FastCGI answer"))),
-                    _ => answer
-                        .filter(|out| !out.is_empty())
-                        .map(|out| parse_cgi(&out)),
-                }
+                let addr = &self.server.as_ref().expect("FastCGI mode").addr;
+                fastcgi_stream(addr, req, chunk, pause, ending)
             }
-            Mode::Http => {
-                let addr = self.http_addr().to_owned();
-                let mut stream = TcpStream::connect(&addr).unwrap();
-                stream
-                    .set_read_timeout(Some(Duration::from_secs(120)))
-                    .unwrap();
-                let target = format!(
-                    "/upload{}{}{}",
-                    req.path_info,
-                    if req.query.is_empty() { "" } else { "?" },
-                    req.query
-                );
-                let mut head = format!(
-                    "{} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n",
-                    req.method
-                )
-                .into_bytes();
-                for (name, value) in &req.headers {
-                    head.extend_from_slice(name.as_bytes());
-                    head.extend_from_slice(b": ");
-                    head.extend_from_slice(value);
-                    head.extend_from_slice(b"\r\n");
-                }
-                let length = req.declared_length.unwrap_or(req.body.len() as u64);
-                head.extend_from_slice(format!("Content-Length: {length}\r\n\r\n").as_bytes());
-                let mut writer = stream.try_clone().unwrap();
-                let sender = std::thread::spawn(move || {
-                    if writer.write_all(&head).is_err() {
-                        return;
-                    }
-                    for piece in body.chunks(chunk) {
-                        if writer.write_all(piece).is_err() {
-                            return;
-                        }
-                        std::thread::sleep(pause);
-                    }
-                    if ending != Ending::Whole {
-                        let _ = writer.shutdown(Shutdown::Both);
-                    }
-                });
-                if ending != Ending::Whole {
-                    let _ = sender.join();
-                    return None;
-                }
-                let mut raw = Vec::new();
-                let _ = stream.read_to_end(&mut raw);
-                let _ = sender.join();
-                Some(parse_http(&raw, req.method == "HEAD"))
-            }
+            Mode::Http => http_stream(self.http_addr(), "/upload", req, chunk, pause, ending),
         }
     }
 
@@ -696,6 +626,22 @@ impl Sandbox {
     /// `GET ?restore=ID`.
     pub fn restore(&self, id: &str) -> Resp {
         self.send(&Req::new("GET").query(&format!("restore={}", enc(id))))
+    }
+
+    /// `upspool claim ID` into the outside directory: the claimed bytes
+    /// (the file is removed again).
+    pub fn claim(&self, id: &str) -> Vec<u8> {
+        let dest = self.outside.path().join(format!("{id}.claimed"));
+        let out = self.admin(&["claim", id, dest.to_str().unwrap()]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "claim {id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let claimed = std::fs::read(&dest).unwrap();
+        std::fs::remove_file(&dest).unwrap();
+        claimed
     }
 
     /// "Stored" (fine-uploader.md Part D): info says complete and restore returns exactly `data`.
@@ -744,19 +690,68 @@ impl Sandbox {
 /// One request over a fresh HTTP/1.1 connection to `addr`, for the endpoint
 /// at `endpoint`; the body is written while the answer is read.
 pub fn http_exchange(addr: &str, endpoint: &str, req: &Req) -> Resp {
+    http_stream(
+        addr,
+        endpoint,
+        req,
+        usize::MAX,
+        Duration::ZERO,
+        Ending::Whole,
+    )
+    .expect("an HTTP answer")
+}
+
+/// `req` over a fresh HTTP/1.1 connection to `addr`, for the endpoint at
+/// `endpoint`, its body written as [`Sandbox::stream`] says; a cut body ends
+/// with the connection closed and no answer read.
+pub fn http_stream(
+    addr: &str,
+    endpoint: &str,
+    req: &Req,
+    chunk: usize,
+    pause: Duration,
+    ending: Ending,
+) -> Option<Resp> {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(120)))
         .unwrap();
-    let target = format!(
-        "{endpoint}{}{}{}",
-        req.path_info,
-        if req.query.is_empty() { "" } else { "?" },
-        req.query
-    );
+    let head = http_head(addr, endpoint, req);
+    let body = ending.body(req).to_vec();
+    let mut writer = stream.try_clone().unwrap();
+    // Only a deliberately short body ends with a half-close: front servers
+    // such as nginx take a half-close as the client going away.
+    let truncated = req
+        .declared_length
+        .is_some_and(|n| n != req.body.len() as u64);
+    let sender = std::thread::spawn(move || {
+        if writer.write_all(&head).is_err() {
+            return;
+        }
+        let _ = write_slowly(&mut writer, &body, chunk, pause, false);
+        if ending != Ending::Whole {
+            let _ = writer.shutdown(Shutdown::Both);
+        } else if truncated {
+            let _ = writer.shutdown(Shutdown::Write);
+        }
+    });
+    if ending != Ending::Whole {
+        let _ = sender.join();
+        return None;
+    }
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let _ = sender.join();
+    Some(parse_http(&raw, req.method == "HEAD"))
+}
+
+/// The request line and headers of `req` for the endpoint at `endpoint` on
+/// `addr` (`Connection: close`; its `Content-Length` as the CGI's).
+pub fn http_head(addr: &str, endpoint: &str, req: &Req) -> Vec<u8> {
     let mut head = format!(
-        "{} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n",
-        req.method
+        "{} {} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n",
+        req.method,
+        request_target(endpoint, req)
     )
     .into_bytes();
     for (name, value) in &req.headers {
@@ -765,29 +760,205 @@ pub fn http_exchange(addr: &str, endpoint: &str, req: &Req) -> Resp {
         head.extend_from_slice(value);
         head.extend_from_slice(b"\r\n");
     }
-    let length = req.declared_length.unwrap_or(req.body.len() as u64);
-    if length > 0 || matches!(req.method.as_str(), "POST" | "PATCH" | "PUT") {
+    if let Some(length) = content_length(req) {
         head.extend_from_slice(format!("Content-Length: {length}\r\n").as_bytes());
     }
     head.extend_from_slice(b"\r\n");
-    let mut writer = stream.try_clone().unwrap();
-    let body = req.body.clone();
-    // Only a deliberately short body ends with a half-close: front servers
-    // such as nginx take a half-close as the client going away.
-    let truncated = req
-        .declared_length
-        .is_some_and(|n| n != req.body.len() as u64);
-    let sender = std::thread::spawn(move || {
-        let _ = writer.write_all(&head);
-        let _ = writer.write_all(&body);
-        if truncated {
-            let _ = writer.shutdown(Shutdown::Write);
+    head
+}
+
+/// `endpoint`, `req`'s path info and its query (after a `?`, when there is
+/// one).
+fn request_target(endpoint: &str, req: &Req) -> String {
+    format!(
+        "{endpoint}{}{}{}",
+        req.path_info,
+        if req.query.is_empty() { "" } else { "?" },
+        req.query
+    )
+}
+
+/// The length `req` announces, when it announces one: a body, or a method
+/// that carries one.
+fn content_length(req: &Req) -> Option<u64> {
+    let length = req.declared_length.unwrap_or(req.body.len() as u64);
+    (length > 0 || matches!(req.method.as_str(), "POST" | "PATCH" | "PUT")).then_some(length)
+}
+
+/// The CGI meta-variables a web server would pass for `req`.
+/// The CGI meta-variables a web server would pass for `req`.
+pub fn meta_variables(req: &Req) -> Vec<(String, Vec<u8>)> {
+    let mut vars: Vec<(String, Vec<u8>)> = vec![
+        ("SERVER_PROTOCOL".into(), b"HTTP/1.1".to_vec()),
+        ("REQUEST_METHOD".into(), req.method.clone().into_bytes()),
+        ("SCRIPT_NAME".into(), SCRIPT.as_bytes().to_vec()),
+        ("QUERY_STRING".into(), req.query.clone().into_bytes()),
+        (
+            "REQUEST_URI".into(),
+            request_target(SCRIPT, req).into_bytes(),
+        ),
+    ];
+    if !req.path_info.is_empty() {
+        vars.push(("PATH_INFO".into(), req.path_info.clone().into_bytes()));
+    }
+    if let Some(length) = content_length(req) {
+        vars.push(("CONTENT_LENGTH".into(), length.to_string().into_bytes()));
+    }
+    for (name, value) in &req.headers {
+        let key = name.to_ascii_uppercase().replace('-', "_");
+        let key = if key == "CONTENT_TYPE" {
+            key
+        } else {
+            format!("HTTP_{key}")
+        };
+        vars.push((key, value.clone()));
+    }
+    vars
+}
+
+/// The CGI meta-variables of `req` as FastCGI params (UTF-8).
+pub fn fastcgi_params(req: &Req) -> Vec<(String, String)> {
+    meta_variables(req)
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                String::from_utf8(v).expect("FastCGI test params are UTF-8"),
+            )
+        })
+        .collect()
+}
+
+/// BEGIN_REQUEST and the params of `req` (request id 1).
+pub fn fastcgi_head(req: &Req) -> Vec<u8> {
+    let vars = fastcgi_params(req);
+    let params: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    fcgi::request_head(1, false, &params)
+}
+
+/// A connection to a FastCGI server: `host:port` or `unix:/path`.
+pub enum Conn {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Conn {
+    /// Connects, with a read timeout of 120 s.
+    pub fn connect(addr: &str) -> Conn {
+        let conn = match addr.strip_prefix("unix:") {
+            Some(path) => Conn::Unix(UnixStream::connect(path).unwrap()),
+            None => Conn::Tcp(TcpStream::connect(addr).unwrap()),
+        };
+        let timeout = Some(Duration::from_secs(120));
+        match &conn {
+            Conn::Tcp(s) => s.set_read_timeout(timeout).unwrap(),
+            Conn::Unix(s) => s.set_read_timeout(timeout).unwrap(),
         }
+        conn
+    }
+
+    pub fn try_clone(&self) -> Conn {
+        match self {
+            Conn::Tcp(s) => Conn::Tcp(s.try_clone().unwrap()),
+            Conn::Unix(s) => Conn::Unix(s.try_clone().unwrap()),
+        }
+    }
+
+    pub fn shutdown(&self, how: Shutdown) -> std::io::Result<()> {
+        match self {
+            Conn::Tcp(s) => s.shutdown(how),
+            Conn::Unix(s) => s.shutdown(how),
+        }
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Tcp(s) => s.read(buf),
+            Conn::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Tcp(s) => s.write(buf),
+            Conn::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Tcp(s) => s.flush(),
+            Conn::Unix(s) => s.flush(),
+        }
+    }
+}
+
+/// `req` to the FastCGI server at `addr` (`host:port` or `unix:/path`), its
+/// body written as [`Sandbox::stream`] says: a whole body ends with the
+/// empty STDIN record, an aborted one with `ABORT_REQUEST` (then the answer
+/// to it is read), a cut one with the connection closed (no answer read).
+pub fn fastcgi_stream(
+    addr: &str,
+    req: &Req,
+    chunk: usize,
+    pause: Duration,
+    ending: Ending,
+) -> Option<Resp> {
+    let mut stream = Conn::connect(addr);
+    let head = fastcgi_head(req);
+    let body = ending.body(req).to_vec();
+    let mut writer = stream.try_clone();
+    let sender = std::thread::spawn(move || {
+        if writer.write_all(&head).is_err()
+            || write_slowly(&mut writer, &body, chunk, pause, true).is_err()
+        {
+            return;
+        }
+        let _ = match ending {
+            Ending::Whole => writer.write_all(&fcgi::record(fcgi::STDIN, 1, &[])),
+            Ending::Abort(_) => writer.write_all(&fcgi::record(fcgi::ABORT, 1, &[])),
+            Ending::Cut(_) => writer.shutdown(Shutdown::Both),
+        };
     });
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
+    let answer = if matches!(ending, Ending::Cut(_)) {
+        None
+    } else {
+        fcgi::read_answer_opt(&mut stream)
+    };
     let _ = sender.join();
-    parse_http(&raw, req.method == "HEAD")
+    match ending {
+        Ending::Whole => Some(parse_cgi(&answer.expect("a FastCGI answer"))),
+        _ => answer
+            .filter(|out| !out.is_empty())
+            .map(|out| parse_cgi(&out)),
+    }
+}
+
+/// Writes `body` `chunk` bytes at a time with `pause` between the writes
+/// (a slow client), in FastCGI STDIN records when `framed`; stops at the
+/// first write that fails.
+pub fn write_slowly(
+    out: &mut impl Write,
+    body: &[u8],
+    chunk: usize,
+    pause: Duration,
+    framed: bool,
+) -> std::io::Result<()> {
+    for (n, piece) in body.chunks(chunk.max(1)).enumerate() {
+        if n > 0 {
+            std::thread::sleep(pause);
+        }
+        if framed {
+            out.write_all(&fcgi::stdin_data(1, piece))?;
+        } else {
+            out.write_all(piece)?;
+        }
+    }
+    Ok(())
 }
 
 fn split_head(raw: &[u8]) -> (&[u8], &[u8]) {
@@ -798,7 +969,8 @@ fn split_head(raw: &[u8]) -> (&[u8], &[u8]) {
     (&raw[..end], &raw[end + 4..])
 }
 
-fn parse_cgi(raw: &[u8]) -> Resp {
+/// A CGI answer (`Status:` line, headers, body) as a response.
+pub fn parse_cgi(raw: &[u8]) -> Resp {
     let (head, body) = split_head(raw);
     let text = String::from_utf8_lossy(head);
     let mut status = 200;

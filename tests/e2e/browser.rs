@@ -18,28 +18,31 @@ use site::*;
 
 /// Chromium, Node and the npm packages are there (under CI they must be).
 fn browser_ready() -> bool {
-    let packages = Path::new(ROOT)
-        .join("node_modules/playwright-core")
-        .exists()
-        && Path::new(ROOT).join("node_modules/filepond").exists()
-        && Path::new(ROOT).join("node_modules/fine-uploader").exists()
-        && Path::new(ROOT)
-            .join("node_modules/uppy/dist/uppy.min.mjs")
-            .exists();
-    if !packages {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "node_modules is missing; .ci/run runs npm ci"
-        );
-        eprintln!("skipped: run `npm ci` for the browser tests");
-        return false;
-    }
-    have("chromium") && have("node")
+    npm_installed(
+        &[
+            "playwright-core",
+            "filepond",
+            "fine-uploader",
+            "uppy/dist/uppy.min.mjs",
+        ],
+        "browser tests",
+    ) && have("chromium")
+        && have("node")
 }
 
-/// Runs the browser scenarios of `script` (in tests/e2e/browser/) against
-/// `site` and prints their timings.
-fn run_scenarios(site: &Site, mode: &str, page_port: u16, script: &str) {
+/// Runs the browser scenarios of `script` (in tests/e2e/browser/) through
+/// `front` and prints their timings; skipped when the browser or the
+/// front's servers are missing.
+fn run_scenarios(front: Front, script: &str) {
+    if !browser_ready() || !front.available() {
+        return;
+    }
+    let page_port = free_port();
+    let mut site = Site::new();
+    site.cors = Some(format!("http://127.0.0.1:{page_port}"));
+    site.endpoint = "/upload".into();
+    site.deploy_as(front);
+    let mode = front.name();
     let timings = site.path("timings.json");
     let mut cmd = Command::new("node");
     cmd.args([
@@ -56,7 +59,7 @@ fn run_scenarios(site: &Site, mode: &str, page_port: u16, script: &str) {
     .env("UPSPOOL_PAGE_PORT", page_port.to_string())
     .env("UPSPOOL_OTHER_PORT", free_port().to_string())
     .env("UPSPOOL_TIMINGS", &timings);
-    if mode == "serve" && script == WIDGETS {
+    if front == Front::Serve && script == WIDGETS {
         cmd.env(
             "UPSPOOL_SCREENSHOT",
             Path::new(ROOT).join("target/demo.png"),
@@ -76,75 +79,32 @@ fn run_scenarios(site: &Site, mode: &str, page_port: u16, script: &str) {
 const WIDGETS: &str = "widgets.test.mjs";
 const UPPY: &str = "uppy.test.mjs";
 
-fn new_site(page_port: u16) -> Site {
-    let mut site = Site::new();
-    site.cors = Some(format!("http://127.0.0.1:{page_port}"));
-    site.endpoint = "/upload".into();
-    site
-}
-
 #[test]
 fn widgets_through_upspool_serve() {
-    if !browser_ready() {
-        return;
-    }
-    let page_port = free_port();
-    let mut site = new_site(page_port);
-    site.serve();
-    run_scenarios(&site, "serve", page_port, WIDGETS);
+    run_scenarios(Front::Serve, WIDGETS);
 }
 
 #[test]
 fn widgets_through_nginx_fastcgi() {
-    if !browser_ready() || !have("nginx") {
-        return;
-    }
-    let page_port = free_port();
-    let mut site = new_site(page_port);
-    site.nginx_fastcgi();
-    run_scenarios(&site, "nginx-fastcgi", page_port, WIDGETS);
+    run_scenarios(Front::NginxFastcgi, WIDGETS);
 }
 
 #[test]
 fn widgets_through_nginx_fcgiwrap_cgi() {
-    if !browser_ready() || !have("nginx") || !have("fcgiwrap") {
-        return;
-    }
-    let page_port = free_port();
-    let mut site = new_site(page_port);
-    site.nginx_fcgiwrap();
-    run_scenarios(&site, "nginx-fcgiwrap-cgi", page_port, WIDGETS);
+    run_scenarios(Front::NginxFcgiwrap, WIDGETS);
 }
 
 #[test]
 fn uppy_tus_through_upspool_serve() {
-    if !browser_ready() {
-        return;
-    }
-    let page_port = free_port();
-    let mut site = new_site(page_port);
-    site.serve();
-    run_scenarios(&site, "serve", page_port, UPPY);
+    run_scenarios(Front::Serve, UPPY);
 }
 
 #[test]
 fn uppy_tus_through_nginx_fastcgi() {
-    if !browser_ready() || !have("nginx") {
-        return;
-    }
-    let page_port = free_port();
-    let mut site = new_site(page_port);
-    site.nginx_fastcgi();
-    run_scenarios(&site, "nginx-fastcgi", page_port, UPPY);
+    run_scenarios(Front::NginxFastcgi, UPPY);
 }
 
 #[test]
 fn uppy_tus_through_nginx_fcgiwrap_cgi() {
-    if !browser_ready() || !have("nginx") || !have("fcgiwrap") {
-        return;
-    }
-    let page_port = free_port();
-    let mut site = new_site(page_port);
-    site.nginx_fcgiwrap();
-    run_scenarios(&site, "nginx-fcgiwrap-cgi", page_port, UPPY);
+    run_scenarios(Front::NginxFcgiwrap, UPPY);
 }

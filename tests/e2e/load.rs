@@ -28,16 +28,6 @@ fn protocol_of(n: usize) -> usize {
     }
 }
 
-/// A tus 1.0 request on `<endpoint>/<id>` (or the endpoint itself).
-fn tus(method: &str, id: &str) -> Req {
-    let r = Req::new(method).header("Tus-Resumable", "1.0.0");
-    if id.is_empty() {
-        r
-    } else {
-        r.path(&format!("/{id}"))
-    }
-}
-
 /// A tus creation answered 201 with the expected `Upload-Offset`; the id
 /// from its `Location` (`/upload/<id>` through nginx).
 fn tus_created(site: &Site, n: usize, req: &Req, offset: usize) -> String {
@@ -56,6 +46,33 @@ fn tus_created(site: &Site, n: usize, req: &Req, offset: usize) -> String {
     id.to_owned()
 }
 
+/// A tus upload of `data`: its creation (with `Upload-Metadata` when
+/// given) carries the first `first` bytes (creation-with-upload when that
+/// is more than none), the rest follows in `pieces` PATCHes. Returns the id.
+fn tus_upload(
+    site: &Site,
+    n: usize,
+    data: &[u8],
+    first: usize,
+    metadata: Option<&str>,
+    pieces: usize,
+) -> String {
+    let mut create = tus_create(data.len());
+    if let Some(metadata) = metadata {
+        create = create.header("Upload-Metadata", metadata);
+    }
+    if first > 0 {
+        create = create
+            .header("Content-Type", OCTETS)
+            .body(data[..first].to_vec());
+    }
+    let id = tus_created(site, n, &create, first);
+    if first < data.len() {
+        tus_patches(site, n, &id, data, first, pieces);
+    }
+    id
+}
+
 /// tus PATCHes of `data` from `from` in `pieces` requests, each answered 204
 /// with the running offset.
 fn tus_patches(site: &Site, n: usize, id: &str, data: &[u8], from: usize, pieces: usize) {
@@ -63,12 +80,7 @@ fn tus_patches(site: &Site, n: usize, id: &str, data: &[u8], from: usize, pieces
     let mut off = from;
     while off < data.len() {
         let end = (off + step).min(data.len());
-        let r = site.send(
-            &tus("PATCH", id)
-                .header("Content-Type", "application/offset+octet-stream")
-                .header("Upload-Offset", off.to_string())
-                .body(data[off..end].to_vec()),
-        );
+        let r = site.send(&tus_patch(id, off, &data[off..end]));
         assert_eq!(r.status, 204, "upload {n} at {off}: {}", r.text());
         assert_eq!(
             r.header("Upload-Offset"),
@@ -155,60 +167,16 @@ fn upload(site: &Site, n: usize) -> (String, Vec<u8>) {
             (r.text(), data)
         }
         // tus: creation, then the whole file in one PATCH.
-        6 => {
-            let id = tus_created(
-                site,
-                n,
-                &tus("POST", "").header("Upload-Length", size.to_string()),
-                0,
-            );
-            tus_patches(site, n, &id, &data, 0, 1);
-            (id, data)
-        }
+        6 => (tus_upload(site, n, &data, 0, None, 1), data),
         // tus: creation with metadata, then three PATCHes.
         7 => {
-            let id = tus_created(
-                site,
-                n,
-                &tus("POST", "")
-                    .header("Upload-Length", size.to_string())
-                    .header(
-                        "Upload-Metadata",
-                        "filename dHVzLmJpbg==,filetype YXBwbGljYXRpb24vb2N0ZXQtc3RyZWFt",
-                    ),
-                0,
-            );
-            tus_patches(site, n, &id, &data, 0, 3);
-            (id, data)
+            let metadata = "filename dHVzLmJpbg==,filetype YXBwbGljYXRpb24vb2N0ZXQtc3RyZWFt";
+            (tus_upload(site, n, &data, 0, Some(metadata), 3), data)
         }
         // tus: creation-with-upload of the whole file.
-        8 => {
-            let id = tus_created(
-                site,
-                n,
-                &tus("POST", "")
-                    .header("Upload-Length", size.to_string())
-                    .header("Content-Type", "application/offset+octet-stream")
-                    .body(data.clone()),
-                size,
-            );
-            (id, data)
-        }
+        8 => (tus_upload(site, n, &data, size, None, 0), data),
         // tus: creation-with-upload of a part, the rest in two PATCHes.
-        9 => {
-            let first = size / 3;
-            let id = tus_created(
-                site,
-                n,
-                &tus("POST", "")
-                    .header("Upload-Length", size.to_string())
-                    .header("Content-Type", "application/offset+octet-stream")
-                    .body(data[..first].to_vec()),
-                first,
-            );
-            tus_patches(site, n, &id, &data, first, 2);
-            (id, data)
-        }
+        9 => (tus_upload(site, n, &data, size / 3, None, 2), data),
         // Fine Uploader simple upload.
         _ => {
             let id = format!("10ad0000-0000-4000-8000-{n:012x}");
@@ -263,7 +231,7 @@ fn ten_thousand_mixed_uploads_at_concurrency_64() {
                     let protocol = protocol_of(n);
                     // tus uploads come back through tus's own GET <endpoint>/<id>.
                     let r = if PROTOCOLS[protocol] == "tus" {
-                        site.send(&tus("GET", &id))
+                        site.send(&tus("GET").path(&format!("/{id}")))
                     } else {
                         site.send(&Req::new("GET").query(&format!("restore={id}")))
                     };

@@ -40,6 +40,53 @@ pub fn have(program: &str) -> bool {
     found
 }
 
+/// Whether `npm ci` installed each of `paths` (below node_modules); under
+/// CI a missing one is a failure, elsewhere `tests` are skipped with a
+/// message.
+pub fn npm_installed(paths: &[&str], tests: &str) -> bool {
+    let node_modules = Path::new(ROOT).join("node_modules");
+    if paths.iter().all(|p| node_modules.join(p).exists()) {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "node_modules is missing; .ci/run runs npm ci"
+    );
+    eprintln!("skipped: run `npm ci` for the {tests}");
+    false
+}
+
+/// How the end-to-end clients reach upspool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Front {
+    /// `upspool serve` on a loopback port.
+    Serve,
+    /// nginx (`deploy/nginx-fastcgi-tcp.conf`) → `upspool fastcgi`.
+    NginxFastcgi,
+    /// nginx (`deploy/nginx-fcgiwrap.conf`) → fcgiwrap → upspool as CGI.
+    NginxFcgiwrap,
+}
+
+impl Front {
+    /// Its name in reports (the browser scenarios' `UPSPOOL_MODE`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Front::Serve => "serve",
+            Front::NginxFastcgi => "nginx-fastcgi",
+            Front::NginxFcgiwrap => "nginx-fcgiwrap-cgi",
+        }
+    }
+
+    /// Whether the web servers it needs are installed (see [`have`]).
+    pub fn available(self) -> bool {
+        match self {
+            Front::Serve => true,
+            Front::NginxFastcgi => have("nginx"),
+            Front::NginxFcgiwrap => have("nginx") && have("fcgiwrap"),
+        }
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -201,6 +248,15 @@ impl Site {
                 ),
             ],
         ));
+    }
+
+    /// upspool behind `front`.
+    pub fn deploy_as(&mut self, front: Front) {
+        match front {
+            Front::Serve => self.serve(),
+            Front::NginxFastcgi => self.nginx_fastcgi(),
+            Front::NginxFcgiwrap => self.nginx_fcgiwrap(),
+        }
     }
 
     /// The pid of the n-th process this site started.

@@ -18,7 +18,7 @@ mod common;
 mod site;
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,41 +34,20 @@ const CLIENT_LIMIT: Duration = Duration::from_secs(150);
 const SCRIPT_LIMIT_SECS: u64 = 120;
 const TUSPY_VERSION: &str = "1.1.0";
 
-#[derive(Clone, Copy, Debug)]
-enum Front {
-    /// `upspool serve` on a loopback port.
-    Serve,
-    /// nginx (`deploy/nginx-fastcgi-tcp.conf`) → `upspool fastcgi`.
-    NginxFastcgi,
-}
-
 /// The deployment, or `None` (skipped) when its web server is missing.
 fn start(front: Front) -> Option<Site> {
-    let mut site = Site::new();
-    match front {
-        Front::Serve => site.serve(),
-        Front::NginxFastcgi => {
-            if !have("nginx") {
-                return None;
-            }
-            site.nginx_fastcgi();
-        }
+    if !front.available() {
+        return None;
     }
+    let mut site = Site::new();
+    site.deploy_as(front);
     site.endpoint = "/upload".into();
     Some(site)
 }
 
 /// Node and tus-js-client are there (under CI they must be).
 fn node_ready() -> bool {
-    if !Path::new(ROOT).join("node_modules/tus-js-client").exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "node_modules is missing; .ci/run runs npm ci"
-        );
-        eprintln!("skipped: run `npm ci` for the tus-js-client tests");
-        return false;
-    }
-    have("node")
+    npm_installed(&["tus-js-client"], "tus-js-client tests") && have("node")
 }
 
 /// Python with tuspy of the pinned version (under CI it must be there).
@@ -558,6 +537,20 @@ fn assert_checksum_advertised(site: &Site) {
     );
 }
 
+/// The PATCHes of tuspy's report: the source in `chunk`-byte pieces, each
+/// carrying a sha1 `Upload-Checksum`.
+fn sha1_patches(r: &Value, chunk: usize) -> Vec<&Value> {
+    let patches = requests(r, "PATCH");
+    assert_eq!(patches.len(), payload().len().div_ceil(chunk), "{r:#}");
+    assert!(
+        patches.iter().all(|p| p["checksum"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("sha1 "))),
+        "{r:#}"
+    );
+    patches
+}
+
 fronts!(tuspy_checksum: tuspy_checksum_sha1_5mib_chunks_serve, tuspy_checksum_sha1_5mib_chunks_nginx_fastcgi);
 /// tuspy with `upload_checksum=True`: every 5 MiB PATCH carries
 /// `Upload-Checksum: sha1 …`, which upspool verifies (tus.md §11).
@@ -571,14 +564,7 @@ fn tuspy_checksum(front: Front) {
         fail(&site, "tuspy's upload failed", &r, &stderr);
     }
     assert_eq!(r["version"], TUSPY_VERSION);
-    let patches = requests(&r, "PATCH");
-    assert_eq!(patches.len(), payload().len().div_ceil(5 * MIB), "{r:#}");
-    assert!(
-        patches.iter().all(|p| p["checksum"]
-            .as_str()
-            .is_some_and(|c| c.starts_with("sha1 "))),
-        "{r:#}"
-    );
+    sha1_patches(&r, 5 * MIB);
     assert_claimed(&site, r["url"].as_str().unwrap());
 }
 
@@ -595,15 +581,8 @@ fn tuspy_async_checksum(front: Front) {
     if r["ok"] != true {
         fail(&site, "tuspy's async upload failed", &r, &stderr);
     }
-    let patches = requests(&r, "PATCH");
-    assert_eq!(patches.len(), payload().len().div_ceil(chunk), "{r:#}");
-    assert!(
-        patches.iter().all(|p| p["status"] == 204
-            && p["checksum"]
-                .as_str()
-                .is_some_and(|c| c.starts_with("sha1 "))),
-        "{r:#}"
-    );
+    let patches = sha1_patches(&r, chunk);
+    assert!(patches.iter().all(|p| p["status"] == 204), "{r:#}");
     assert_claimed(&site, r["url"].as_str().unwrap());
 }
 

@@ -3,71 +3,37 @@
 // Rust driver started (tests/e2e/browser.rs): nginx → FastCGI, nginx →
 // fcgiwrap → CGI, or upspool serve. Every upload is compared by SHA-256 with
 // the bytes `upspool claim` takes out of the spool.
-import { test, before, after } from 'node:test';
+import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { chromium } from 'playwright-core';
-import { startProxy } from './proxy.mjs';
-
-const env = process.env;
-const MODE = env.UPSPOOL_MODE || 'serve';
-const TARGET = env.UPSPOOL_TARGET;
-const ENDPOINT = env.UPSPOOL_ENDPOINT || '/upload';
-const SPOOL = env.UPSPOOL_SPOOL;
-const MIB = 1024 * 1024;
+import {
+  TARGET, ENDPOINT, SPOOL, MIB, sha, launch, startFront, finish, scenario as timedScenario,
+  makeFile, upspool, claimed,
+} from './harness.mjs';
 
 let browser;
 let front;
-let tmp;
-const timings = [];
 
 before(async () => {
-  assert.ok(TARGET, 'UPSPOOL_TARGET names the deployment (run through cargo test)');
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'upspool-uppy-'));
-  browser = await chromium.launch({
-    executablePath: env.UPSPOOL_CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  front = await startProxy({ port: Number(env.UPSPOOL_PAGE_PORT), target: TARGET, endpoint: ENDPOINT });
+  browser = await launch('upspool-uppy-');
+  front = await startFront('UPSPOOL_PAGE_PORT');
 });
 
 after(async () => {
   await browser?.close();
   await front?.close();
-  fs.rmSync(tmp, { recursive: true, force: true });
-  if (env.UPSPOOL_TIMINGS) fs.writeFileSync(env.UPSPOOL_TIMINGS, JSON.stringify(timings, null, 1));
+  finish();
 });
 
+/** A scenario whose front forwards at full speed and fails nothing. */
 function scenario(name, fn, options = {}) {
-  test(`${MODE}: ${name}`, { timeout: 120_000, ...options }, async () => {
-    const started = Date.now();
+  timedScenario(name, async () => {
     front.clearSlow();
     front.clearFaults();
     await fn();
-    timings.push({ mode: MODE, scenario: name, ms: Date.now() - started });
-  });
+  }, options);
 }
-
-/** A file of `size` deterministic pseudo-random bytes, with its SHA-256. */
-function makeFile(name, size, seed) {
-  const data = Buffer.alloc(size);
-  let x = seed * 2654435761 >>> 0;
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    data[i] = x >>> 24;
-  }
-  const dir = fs.mkdtempSync(path.join(tmp, 'f-'));
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, data);
-  return { path: file, name, size, sha: sha(data) };
-}
-
-const sha = (buf) => crypto.createHash('sha256').update(buf).digest('hex');
 
 /** The demo page with Uppy ready; `query` configures it (web/demo.js). */
 async function openPage(query = '') {
@@ -117,16 +83,6 @@ function created(from) {
   return r && pathOf(r.headers.location);
 }
 
-/** SHA-256 of the file `upspool claim` takes out of the spool. */
-function claimed(id) {
-  const dest = path.join(tmp, `claimed-${id}`);
-  const out = spawnSync(env.UPSPOOL_BIN, ['claim', id, dest], { env: { ...process.env, UPSPOOL_DIR: SPOOL } });
-  assert.equal(out.status, 0, `claim: ${out.stderr}`);
-  const got = sha(fs.readFileSync(dest));
-  fs.rmSync(dest);
-  return got;
-}
-
 /** Every path below the spool whose name holds `id`. */
 function inSpool(id) {
   const found = [];
@@ -142,6 +98,15 @@ function inSpool(id) {
 }
 
 const isPatch = (r) => r.method === 'PATCH' || (r.method === 'POST' && r.headers['x-http-method-override'] === 'PATCH');
+
+/**
+ * Waits until a PATCH answered after `from` answers has stored at least
+ * `bytes` (its 204's Upload-Offset); that answer, or nothing after 30 s.
+ */
+function storedUpTo(from, bytes) {
+  return until(() => front.answers.slice(from).find((a) => isPatch(a) && a.status === 204
+    && Number(a.headers['upload-offset']) >= bytes));
+}
 
 // (a) ------------------------------------------------------------------------
 
@@ -181,8 +146,7 @@ scenario('Uppy: reload mid-upload, add the same file again, it resumes from the 
   await addToUppy(page, f.path);
   // Wait until the server holds at least 4 MiB, then reload while the next
   // chunk is still held by the slow link.
-  const held = await until(() => front.answers.slice(from).find((a) => isPatch(a) && a.status === 204
-    && Number(a.headers['upload-offset']) >= 4 * MIB));
+  const held = await storedUpTo(from, 4 * MIB);
   assert.ok(held, 'four chunks were stored before the reload');
   const url = created(from);
   assert.ok(url, 'the upload was created');
@@ -218,8 +182,7 @@ scenario('Uppy: remove the file mid-upload, DELETE terminates it, nothing stays 
   front.slow(isPatch, 250);
   const from = front.answers.length;
   await addToUppy(page, f.path);
-  const started = await until(() => front.answers.slice(from).find((a) => isPatch(a) && a.status === 204
-    && Number(a.headers['upload-offset']) >= 2 * MIB));
+  const started = await storedUpTo(from, 2 * MIB);
   assert.ok(started, 'the upload was under way');
   const url = created(from);
   const id = idOf(url);
@@ -233,7 +196,7 @@ scenario('Uppy: remove the file mid-upload, DELETE terminates it, nothing stays 
   // anything in flight, then the upload must be gone.
   await new Promise((r) => setTimeout(r, 600));
   assert.deepEqual(inSpool(id), [], 'no file of the upload is left in the spool');
-  const info = spawnSync(env.UPSPOOL_BIN, ['info', id], { env: { ...process.env, UPSPOOL_DIR: SPOOL } });
+  const info = upspool(['info', id]);
   assert.notEqual(info.status, 0, `upspool info still knows it: ${info.stdout}`);
   const head = await fetch(`${front.url}${url}`, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } });
   assert.ok([404, 410].includes(head.status), `HEAD after termination: ${head.status}`);

@@ -3,69 +3,30 @@
 // (tests/e2e/browser.rs): upspool serve, nginx → FastCGI, or nginx → fcgiwrap
 // → CGI. Every scenario compares the SHA-256 of the bytes the browser sent
 // with the bytes upspool stored.
-import { test, before, after } from 'node:test';
+import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import http from 'node:http';
-import { spawnSync } from 'node:child_process';
-import { chromium } from 'playwright-core';
-import { startProxy, formField } from './proxy.mjs';
-
-const env = process.env;
-const MODE = env.UPSPOOL_MODE || 'serve';
-const TARGET = env.UPSPOOL_TARGET;
-const ENDPOINT = env.UPSPOOL_ENDPOINT || '/upload';
-const MIB = 1024 * 1024;
+import { formField } from './proxy.mjs';
+import {
+  env, TARGET, ENDPOINT, MIB, sha, launch, startFront, finish, scenario, makeFile, claimed,
+} from './harness.mjs';
 
 let browser;
 let front; // the allowed page origin, also the same-origin front
 let stranger; // a page origin that CORS does not list
-let tmp;
-const timings = [];
 
 before(async () => {
-  assert.ok(TARGET, 'UPSPOOL_TARGET names the deployment (run through cargo test)');
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'upspool-browser-'));
-  browser = await chromium.launch({
-    executablePath: env.UPSPOOL_CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  front = await startProxy({ port: Number(env.UPSPOOL_PAGE_PORT), target: TARGET, endpoint: ENDPOINT });
-  stranger = await startProxy({ port: Number(env.UPSPOOL_OTHER_PORT), target: TARGET, endpoint: ENDPOINT });
+  browser = await launch('upspool-browser-');
+  front = await startFront('UPSPOOL_PAGE_PORT');
+  stranger = await startFront('UPSPOOL_OTHER_PORT');
 });
 
 after(async () => {
   await browser?.close();
   await front?.close();
   await stranger?.close();
-  if (env.UPSPOOL_TIMINGS) fs.writeFileSync(env.UPSPOOL_TIMINGS, JSON.stringify(timings, null, 1));
+  finish();
 });
-
-function scenario(name, fn, options = {}) {
-  test(`${MODE}: ${name}`, { timeout: 120_000, ...options }, async () => {
-    const started = Date.now();
-    await fn();
-    timings.push({ mode: MODE, scenario: name, ms: Date.now() - started });
-  });
-}
-
-/** A file of `size` deterministic pseudo-random bytes, with its SHA-256. */
-function makeFile(name, size, seed) {
-  const data = Buffer.alloc(size);
-  let x = seed * 2654435761 >>> 0;
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    data[i] = x >>> 24;
-  }
-  const dir = fs.mkdtempSync(path.join(tmp, 'f-'));
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, data);
-  return { path: file, name, size, sha: crypto.createHash('sha256').update(data).digest('hex') };
-}
 
 async function openPage(query = '', origin = front.url) {
   const context = await browser.newContext();
@@ -107,20 +68,10 @@ async function eventually(probe, want) {
   return last;
 }
 
-const sha = (buf) => crypto.createHash('sha256').update(buf).digest('hex');
-
 /** SHA-256 of `?restore=<id>`, or the status when it fails. */
 async function restored(id) {
   const r = await get(`${front.url}${ENDPOINT}?restore=${encodeURIComponent(id)}`);
   return r.status === 200 ? sha(r.body) : `status ${r.status}`;
-}
-
-/** SHA-256 of the file `upspool claim` takes out of the spool. */
-function claimed(id) {
-  const dest = path.join(tmp, `claimed-${id}`);
-  const out = spawnSync(env.UPSPOOL_BIN, ['claim', id, dest], { env: { ...process.env, UPSPOOL_DIR: env.UPSPOOL_SPOOL } });
-  assert.equal(out.status, 0, `claim: ${out.stderr}`);
-  return sha(fs.readFileSync(dest));
 }
 
 const pondInput = 'input.filepond--browser';
