@@ -441,6 +441,25 @@ fn tus_17_deferred_length(m: Mode) {
     assert_claimed(&sb, &id, &data);
 }
 
+/// TUS-17, TUS-14: a PATCH refused for a body longer than the length it
+/// declares fixes nothing; the right length afterwards completes the upload.
+fn tus_17_refused_patch_fixes_no_length(m: Mode) {
+    let sb = Sandbox::new(m);
+    let data = bytes(10, 17);
+    let id = created(&sb, &tus("POST").header("Upload-Defer-Length", "1"));
+    assert_refused(
+        &sb,
+        &tus_patch(&id, 0, &data).header("Upload-Length", "5"),
+        413,
+    );
+    let r = sb.send(&tus_head(&id));
+    assert_eq!(r.header("Upload-Defer-Length"), Some("1"));
+    assert_eq!(r.header("Upload-Offset"), Some("0"));
+    let r = sb.send(&tus_patch(&id, 0, &data).header("Upload-Length", "10"));
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_claimed(&sb, &id, &data);
+}
+
 /// TUS-18 creation-with-upload of the whole file.
 fn tus_18_creation_with_upload(m: Mode) {
     let sb = Sandbox::new(m);
@@ -857,6 +876,44 @@ fn tus_26_concatenation(m: Mode) {
     }
     assert_claimed(&sb, &final_id, &whole);
     assert_eq!(spool_entries(&sb), Vec::<String>::new());
+}
+
+/// TUS-26 with `allowed_extensions` set: partials need no name (what
+/// tus-js-client's `parallelUploads` sends), a disallowed one is still
+/// refused, and the final upload's name is checked.
+fn tus_26_partials_need_no_name_under_allowed_extensions(m: Mode) {
+    let sb = Sandbox::with_env(m, &[(ALLOWED_EXTENSIONS, "txt")]);
+    let parts = [bytes(3000, 26), bytes(2000, 27)];
+    let ids: Vec<String> = parts.iter().map(|p| partial(&sb, p)).collect();
+    let named = |name: &str| format!("filename {}", b64(name.as_bytes()));
+    assert_refused(
+        &sb,
+        &tus_create(10)
+            .header("Upload-Concat", "partial")
+            .header("Upload-Metadata", named("x.exe")),
+        400,
+    );
+    let concat = format!(
+        "final;{} {}",
+        url(&sb, &ids[0], false),
+        url(&sb, &ids[1], false)
+    );
+    assert_refused(
+        &sb,
+        &tus("POST")
+            .header("Upload-Concat", &concat)
+            .header("Upload-Metadata", named("x.exe")),
+        400,
+    );
+    let r = sb.send(
+        &tus("POST")
+            .header("Upload-Concat", &concat)
+            .header("Upload-Metadata", named("notes.txt")),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let final_id = id_of(m, &r);
+    assert_eq!(sb.info(&final_id).unwrap()["name"], "notes.txt");
+    assert_claimed(&sb, &final_id, &parts.concat());
 }
 
 /// TUS-27 refused finals: an incomplete partial 400, an unknown one 404, a
@@ -1418,6 +1475,7 @@ in_every_mode!(
     tus_15_head,
     tus_16_unknown_ids,
     tus_17_deferred_length,
+    tus_17_refused_patch_fixes_no_length,
     tus_18_creation_with_upload,
     tus_19_creation_with_part,
     tus_20_method_override,
@@ -1430,6 +1488,7 @@ in_every_mode!(
     tus_25_termination,
     tus_25_termination_racing_a_patch,
     tus_26_concatenation,
+    tus_26_partials_need_no_name_under_allowed_extensions,
     tus_27_bad_finals,
     tus_28_claim_of_partial,
     tus_29_expiry,

@@ -70,16 +70,18 @@ impl Spool {
                 if !expired() {
                     continue;
                 }
-                // A stream still appending (a tus PATCH) keeps its upload
-                // alive however old the record looks.
-                if state == INCOMING && self.is_being_written(&id) {
-                    report.busy += 1;
-                    continue;
-                }
                 let Some(lock) = self.try_lock(&id)? else {
                     report.busy += 1;
                     continue;
                 };
+                // A stream still appending (a tus PATCH) keeps its upload
+                // alive however old the record looks. Asked under the id's
+                // lock: a writer takes its own lock before the id's, so one
+                // that started meanwhile is seen here.
+                if state == INCOMING && is_record && self.is_being_written(&id) {
+                    report.busy += 1;
+                    continue;
+                }
                 // Re-check under the lock: a part may have arrived meanwhile.
                 if !expired() {
                     continue;

@@ -410,13 +410,19 @@ impl Spool {
         }
     }
 
-    /// Whether a [`Writer`] holds the incoming upload `id` now (gc leaves
-    /// such an upload alone whatever its age).
+    /// Whether a [`Writer`] may hold the incoming upload `id` now (gc
+    /// leaves such an upload alone whatever its age). Opened for writing as
+    /// the writer opens it: NFS carries `flock` as a byte-range lock, which
+    /// a read-only descriptor cannot take. When in doubt, yes.
     fn is_being_written(&self, id: &Id) -> bool {
-        let Ok(file) = open_nofollow(&self.data_path(INCOMING, id)) else {
-            return false;
-        };
-        matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock))
+        let opened = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(self.data_path(INCOMING, id));
+        match opened {
+            Ok(file) => file.try_lock().is_err(),
+            Err(e) => !missing(&e),
+        }
     }
 
     /// A scratch area for files whose id or validity is not known yet.
@@ -782,11 +788,17 @@ impl Writer<'_> {
                 let step = self
                     .sync()
                     .and_then(|()| self.record_received(recorded, end));
-                if let Err(e) = step {
-                    flow.fail();
-                    return Err((e, recorded));
+                match step {
+                    Ok(()) => recorded = end,
+                    // Another upload whose id shares the lock file held it
+                    // past the lock timeout: this step waits for the next;
+                    // the copy goes on.
+                    Err(SpoolError::Busy) => {}
+                    Err(e) => {
+                        flow.fail();
+                        return Err((e, recorded));
+                    }
                 }
-                recorded = end;
                 since = Instant::now();
             }
             if finished {
@@ -795,14 +807,23 @@ impl Writer<'_> {
         }
     }
 
-    /// Advances the record's `received` from `from` to `to`, under the lock.
+    /// Advances the record's `received` from `from` to `to`, under the
+    /// lock, after the caller made the bytes durable. Reaching the upload's
+    /// length completes it here and now: an upload whose every byte is
+    /// stored is never left incoming (its `HEAD` would say offset =
+    /// length, and clients take that as done), whatever happens to the
+    /// request afterwards.
     fn record_received(&self, from: u64, to: u64) -> Result<(), SpoolError> {
         let lock = self.spool.lock(&self.id)?;
         match lock.entry()? {
             Entry::Incoming(mut r) if r.received == from => {
                 r.received = to;
                 r.updated = unix_now();
-                lock.save(&r)
+                if r.size == Some(to) {
+                    lock.complete(&mut r)
+                } else {
+                    lock.save(&r)
+                }
             }
             _ => Err(SpoolError::Gone),
         }

@@ -541,3 +541,24 @@ fn assembly_concatenates_in_order_and_claim_refuses_partials() {
     ));
     assert!(fs::read(&dest).unwrap() == whole);
 }
+
+#[test]
+fn a_stream_cut_after_its_last_byte_completes_the_upload() {
+    let (_dir, spool) = spool();
+    let id = Id::parse("cut-at-end").unwrap();
+    let data = payload(300_000);
+    start_stream(&spool, &id, data.len() as u64);
+    let w = spool.writer(&id).unwrap().unwrap();
+    // Every byte arrives, then the connection fails (a lost chunked
+    // terminator): the upload is complete, not left incoming at its length.
+    let (e, recorded) = w
+        .append(0, data.len() as u64 + 1, &mut CutShort(&data), true)
+        .unwrap_err();
+    assert!(matches!(e, WriteError::Source(_)));
+    assert_eq!(recorded, data.len() as u64);
+    let (record, mut file) = spool.open_complete(&id).unwrap().expect("complete");
+    assert!(record.complete);
+    let mut stored = Vec::new();
+    file.read_to_end(&mut stored).unwrap();
+    assert!(stored == data);
+}

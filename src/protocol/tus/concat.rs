@@ -4,6 +4,7 @@
 //! partials are removed once the final upload is complete.
 
 use std::fs::File;
+use std::io::Read;
 
 use super::super::error::{Failure, Kind};
 use super::{Handler, Wire, describe, location, mint, too_large};
@@ -24,14 +25,20 @@ pub(super) fn final_upload(
             "A final upload takes its length from its partial uploads: no Upload-Length.",
         ));
     }
-    if request.content_length.is_some_and(|n| n > 0) {
+    // A body of unknown length (chunked) counts too, as soon as it has a byte.
+    let mut request = request;
+    let has_body = match request.content_length {
+        Some(n) => n > 0,
+        None => matches!(request.body.read(&mut [0u8; 1]), Ok(n) if n > 0),
+    };
+    if has_body {
         return Err(Failure::new(
             Kind::Forbidden,
             "A final upload takes no bytes of its own.",
         ));
     }
     let ids = partial_ids(text)?;
-    let described = describe(h, &request.headers, wire)?;
+    let described = describe(h, &request.headers, wire, false)?;
     // The partials' data, opened: each stays readable whatever happens to
     // its entry while the final upload is assembled.
     let mut files: Vec<File> = Vec::with_capacity(ids.len());

@@ -159,7 +159,16 @@ struct Described {
     raw: Option<String>,
 }
 
-fn describe(h: &Handler, headers: &HeaderMap, wire: Wire) -> Result<Described, Failure> {
+/// `partial`: a partial upload of a concatenation, which tus-js-client
+/// creates without metadata; with `allowed_extensions` set it need not
+/// name the file (a name it gives is still checked): it can never be
+/// claimed itself, and its final upload is checked.
+fn describe(
+    h: &Handler,
+    headers: &HeaderMap,
+    wire: Wire,
+    partial: bool,
+) -> Result<Described, Failure> {
     let raw = match headers.bytes("upload-metadata") {
         Some(b) if b.len() > MAX_METADATA => {
             return Err(Failure::new(
@@ -190,7 +199,8 @@ fn describe(h: &Handler, headers: &HeaderMap, wire: Wire) -> Result<Described, F
         name = Some(clean_name(&n));
     }
     let checked = name.as_deref().unwrap_or("");
-    if !extension_allowed(&h.config.allowed_extensions, checked) {
+    let unnamed_partial = partial && name.is_none();
+    if !unnamed_partial && !extension_allowed(&h.config.allowed_extensions, checked) {
         return Err(Failure::new(
             Kind::Invalid,
             match &name {
@@ -323,7 +333,7 @@ fn create(h: &Handler, wire: Wire, request: Request<'_>) -> Outcome {
     }
     // Checked before anything is stored.
     let expected = Expected::from_headers(&request.headers)?;
-    let described = describe(h, &request.headers, wire)?;
+    let described = describe(h, &request.headers, wire, matches!(concat, Concat::Partial))?;
     let id = mint()?;
     let location = location(&request.script_name, &id)?;
     let mut record = Record::new(&id, Protocol::Tus);
@@ -552,6 +562,13 @@ fn write(
                         ),
                     ));
                 }
+                // A request refused for its body fixes nothing.
+                if content_length.is_some_and(|n| n > d - record.received) {
+                    return Err(Failure::new(
+                        Kind::TooLarge,
+                        format!("The body reaches past the upload's {d} bytes."),
+                    ));
+                }
                 record.size = Some(d);
                 record.updated = unix_now();
                 lock.save(&record).map_err(Failure::from)?;
@@ -693,6 +710,9 @@ fn finish(
     last: bool,
 ) -> Result<(u64, Record), Failure> {
     let id = writer.id();
+    // The bytes are made durable before the id's lock is taken: that lock
+    // is shared with other ids and held only for moments.
+    writer.sync().map_err(Failure::from)?;
     let lock = h.spool.lock(id).map_err(Failure::from)?;
     let mut record = match lock.entry().map_err(Failure::from)? {
         Entry::Incoming(r) => r,
@@ -717,8 +737,6 @@ fn finish(
         lock.complete(&mut record).map_err(Failure::from)?;
         super::log_completion("tus", id, to, started);
     } else {
-        // The data first, then the record that covers it.
-        writer.sync().map_err(Failure::from)?;
         lock.save(&record).map_err(Failure::from)?;
     }
     Ok((to, record))
