@@ -176,7 +176,7 @@ pub(crate) fn route(head: &Head<'_>) -> Action {
 
 /// tus.md §2: a request is tus when it carries either header, before every
 /// widget rule.
-fn is_tus(headers: &HeaderMap) -> bool {
+pub(super) fn is_tus(headers: &HeaderMap) -> bool {
     headers.contains_key("tus-resumable") || headers.contains_key("upload-draft-interop-version")
 }
 

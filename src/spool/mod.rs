@@ -36,6 +36,7 @@
 mod gc;
 mod id;
 mod record;
+mod writer;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -46,6 +47,7 @@ use std::time::{Duration, Instant};
 pub use gc::GcPolicy;
 pub use id::Id;
 pub use record::{Parts, Protocol, Record, Variant, unix_now};
+pub use writer::Writer;
 
 const INCOMING: &str = "incoming";
 const COMPLETE: &str = "complete";
@@ -65,12 +67,6 @@ const FIRST_COPY_BUFFER: usize = 16 * 1024;
 /// bytes (without waiting), so the disk writes while the network delivers and
 /// the fsync that ends each part waits only for the tail.
 const WRITEBACK_STEP: u64 = 1024 * 1024;
-
-/// A recording [`Writer`] makes its bytes durable and records the offset at
-/// least every this many bytes (tus.md §7)...
-const PROGRESS_BYTES: u64 = 8 * 1024 * 1024;
-/// ...or this often, whichever comes first.
-const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 /// What can go wrong in the store. Messages never contain absolute paths.
 #[derive(Debug)]
@@ -356,11 +352,7 @@ impl Spool {
         max: u64,
         src: &mut dyn Read,
     ) -> Result<Option<Written>, WriteError> {
-        let opened = OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(self.data_path(INCOMING, id));
-        let file = match opened {
+        let file = match open_data_for_writing(&self.data_path(INCOMING, id)) {
             Ok(f) => f,
             Err(e) if missing(&e) => return Ok(None),
             Err(e) => return Err(SpoolError::io("open upload data")(e).into()),
@@ -369,60 +361,6 @@ impl Spool {
         file.sync_data()
             .map_err(SpoolError::io("store upload data"))?;
         Ok(Some(written))
-    }
-
-    /// Becomes the one writer of the incoming upload `id`: an exclusive
-    /// `flock` on its data file, waiting at most the lock timeout
-    /// ([`SpoolError::Busy`] after it). The lock is the upload's own (no
-    /// other id shares the file), so a writer may hold it for as long as its
-    /// stream lasts without delaying any other upload; it goes when the
-    /// writer is dropped or its process dies. `Ok(None)`: the id has no
-    /// incoming upload (never had, or completed or removed meanwhile).
-    pub fn writer(&self, id: &Id) -> Result<Option<Writer<'_>>, SpoolError> {
-        let path = self.data_path(INCOMING, id);
-        let deadline = Instant::now() + self.lock_timeout;
-        let mut pause = Duration::from_millis(1);
-        loop {
-            let opened = OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&path);
-            let file = match opened {
-                Ok(f) => f,
-                Err(e) if missing(&e) => return Ok(None),
-                Err(e) => return Err(SpoolError::io("open upload data")(e)),
-            };
-            // While this waited, the writer before may have completed the
-            // upload (its data renamed away) or the upload may have been
-            // removed: only a lock on the file still in `incoming/` counts.
-            match flock_at(&file, &path, Some(deadline), &mut pause)? {
-                Flock::Held => {
-                    return Ok(Some(Writer {
-                        spool: self,
-                        id: id.clone(),
-                        file,
-                    }));
-                }
-                Flock::Busy => return Err(SpoolError::Busy),
-                Flock::Moved { gone: true } => return Ok(None),
-                Flock::Moved { gone: false } => continue,
-            }
-        }
-    }
-
-    /// Whether a [`Writer`] may hold the incoming upload `id` now (gc
-    /// leaves such an upload alone whatever its age). Opened for writing as
-    /// the writer opens it: NFS carries `flock` as a byte-range lock, which
-    /// a read-only descriptor cannot take. When in doubt, yes.
-    fn is_being_written(&self, id: &Id) -> bool {
-        let opened = OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(self.data_path(INCOMING, id));
-        match opened {
-            Ok(file) => file.try_lock().is_err(),
-            Err(e) => !missing(&e),
-        }
     }
 
     /// A scratch area for files whose id or validity is not known yet.
@@ -584,17 +522,15 @@ impl Locked<'_> {
     /// (the step that makes it complete), then the incoming record removed.
     pub fn complete(&self, record: &mut Record) -> Result<(), SpoolError> {
         let data = self.spool.data_path(INCOMING, &self.id);
-        let data_file = open_nofollow(&data).map_err(SpoolError::io("store upload data"))?;
+        let data_file =
+            open_data_for_writing(&data).map_err(SpoolError::io("store upload data"))?;
         // Bytes past the length (a refused chunk written before its checksum
         // failed, with a length fixed later) are not the upload's.
         if let Some(size) = record.size
             && data_file.metadata().is_ok_and(|m| m.len() > size)
         {
-            OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&data)
-                .and_then(|f| f.set_len(size))
+            data_file
+                .set_len(size)
                 .map_err(SpoolError::io("store upload data"))?;
         }
         record.complete = true;
@@ -699,237 +635,6 @@ impl Locked<'_> {
         }
         self.remove_state(COMPLETE)?;
         Ok(Claimed::Done(Box::new(record)))
-    }
-}
-
-/// The one writer of an incoming upload ([`Spool::writer`]).
-pub struct Writer<'s> {
-    spool: &'s Spool,
-    id: Id,
-    /// The data file, `flock`ed for as long as this lives.
-    file: File,
-}
-
-impl Writer<'_> {
-    /// Appends at most `max` bytes from `src` at `offset`. The caller has
-    /// checked under the id's lock that `offset` is the upload's recorded
-    /// `received`; it makes the bytes durable afterwards, with
-    /// [`Writer::sync`] or by completing the upload.
-    ///
-    /// With `record_progress`, a recorder thread beside the copy makes the
-    /// bytes written so far durable and advances `received` in the record
-    /// (under the id's lock, for a moment) whenever [`PROGRESS_BYTES`] more
-    /// have been written or [`PROGRESS_EVERY`] has passed with new bytes,
-    /// and once more with what arrived when `src` fails: a stream cut at
-    /// 90 % resumes at 90 %. The copy never waits for the recorder, so the
-    /// network and the disk keep working while a step is made durable; a
-    /// slow disk just makes the steps larger. The recorded offset never
-    /// covers a byte that is not durable. Returns what was written and the
-    /// offset recorded last (`offset` if none); on an error the record
-    /// already holds whatever was recorded.
-    pub fn append(
-        &self,
-        offset: u64,
-        max: u64,
-        src: &mut dyn Read,
-        record_progress: bool,
-    ) -> Result<(Written, u64), (WriteError, u64)> {
-        if !record_progress {
-            return copy_bounded(src, &self.file, offset, max, None)
-                .map(|w| (w, offset))
-                .map_err(|e| (e, offset));
-        }
-        let flow = Flow::new(offset);
-        std::thread::scope(|scope| {
-            let recorder = scope.spawn(|| self.record_while_copying(&flow, offset));
-            let mut publish = |end: u64, early: bool| flow.publish(end, early);
-            let copied = copy_bounded(src, &self.file, offset, max, Some(&mut publish));
-            flow.finish();
-            let recorded = recorder.join();
-            match (copied, recorded) {
-                (Ok(w), Ok(Ok(recorded))) => Ok((w, recorded)),
-                // A step that failed (the upload removed meanwhile, the
-                // disk full) is what stopped the copy.
-                (_, Ok(Err((e, recorded)))) => Err((e.into(), recorded)),
-                (Err(e), Ok(Ok(recorded))) => Err((e, recorded)),
-                (_, Err(_)) => Err((
-                    SpoolError::Io {
-                        action: "record upload progress",
-                        source: io::Error::other("the recorder thread panicked"),
-                    }
-                    .into(),
-                    offset,
-                )),
-            }
-        })
-    }
-
-    /// The upload this writes.
-    pub fn id(&self) -> &Id {
-        &self.id
-    }
-
-    /// Makes the bytes written so far durable.
-    pub fn sync(&self) -> Result<(), SpoolError> {
-        self.file
-            .sync_data()
-            .map_err(SpoolError::io("store upload data"))
-    }
-
-    /// The recorder thread of [`Writer::append`]: records steps until the
-    /// copy is finished; after an early end, records what arrived. Returns
-    /// the offset recorded last.
-    fn record_while_copying(&self, flow: &Flow, start: u64) -> Result<u64, (SpoolError, u64)> {
-        let mut recorded = start;
-        let mut since = Instant::now();
-        loop {
-            let (end, finished, early) = flow.next_step(recorded, since);
-            if end > recorded && (!finished || early) {
-                let step = self
-                    .sync()
-                    .and_then(|()| self.record_received(recorded, end));
-                match step {
-                    Ok(()) => recorded = end,
-                    // Another upload whose id shares the lock file held it
-                    // past the lock timeout: this step waits for the next;
-                    // the copy goes on.
-                    Err(SpoolError::Busy) => {}
-                    Err(e) => {
-                        flow.fail();
-                        return Err((e, recorded));
-                    }
-                }
-                since = Instant::now();
-            }
-            if finished {
-                return Ok(recorded);
-            }
-        }
-    }
-
-    /// Advances the record's `received` from `from` to `to`, under the
-    /// lock, after the caller made the bytes durable. Reaching the upload's
-    /// length completes it here and now: an upload whose every byte is
-    /// stored is never left incoming (its `HEAD` would say offset =
-    /// length, and clients take that as done), whatever happens to the
-    /// request afterwards.
-    fn record_received(&self, from: u64, to: u64) -> Result<(), SpoolError> {
-        let lock = self.spool.lock(&self.id)?;
-        match lock.entry()? {
-            Entry::Incoming(mut r) if r.received == from => {
-                r.received = to;
-                r.updated = unix_now();
-                if r.size == Some(to) {
-                    lock.complete(&mut r)
-                } else {
-                    lock.save(&r)
-                }
-            }
-            _ => Err(SpoolError::Gone),
-        }
-    }
-}
-
-/// What the copy of [`Writer::append`] tells its recorder thread.
-struct Flow {
-    state: std::sync::Mutex<FlowState>,
-    changed: std::sync::Condvar,
-}
-
-struct FlowState {
-    /// End offset of the bytes written so far.
-    end: u64,
-    /// The copy is over.
-    finished: bool,
-    /// The source failed: what arrived is to be recorded.
-    early: bool,
-    /// A step failed: the copy stops.
-    failed: bool,
-    /// The recorder waits for any new byte (it had recorded everything).
-    idle: bool,
-}
-
-impl Flow {
-    fn new(start: u64) -> Flow {
-        Flow {
-            state: std::sync::Mutex::new(FlowState {
-                end: start,
-                finished: false,
-                early: false,
-                failed: false,
-                idle: false,
-            }),
-            changed: std::sync::Condvar::new(),
-        }
-    }
-
-    fn state(&self) -> std::sync::MutexGuard<'_, FlowState> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The copy wrote up to `end` (`early`: and its source failed). A
-    /// failed step stops the copy.
-    fn publish(&self, end: u64, early: bool) -> Result<(), SpoolError> {
-        let mut state = self.state();
-        state.end = end;
-        state.early |= early;
-        // Wake the recorder when a step of bytes is crossed, or when it
-        // waits for any byte at all (its clock runs from then).
-        let due = early || state.idle || end % PROGRESS_BYTES < COPY_BUFFER as u64;
-        let failed = state.failed;
-        drop(state);
-        if due {
-            self.changed.notify_one();
-        }
-        if failed {
-            Err(SpoolError::Gone)
-        } else {
-            Ok(())
-        }
-    }
-
-    fn finish(&self) {
-        self.state().finished = true;
-        self.changed.notify_one();
-    }
-
-    fn fail(&self) {
-        self.state().failed = true;
-    }
-
-    /// Waits until a step is due after `recorded` (recorded last at
-    /// `since`) or the copy is finished; returns the end written so far and
-    /// whether the copy is finished, early.
-    fn next_step(&self, recorded: u64, since: Instant) -> (u64, bool, bool) {
-        let mut state = self.state();
-        loop {
-            if state.finished {
-                return (state.end, true, state.early);
-            }
-            let new = state.end.saturating_sub(recorded);
-            let waited = since.elapsed();
-            if new >= PROGRESS_BYTES || (new > 0 && waited >= PROGRESS_EVERY) {
-                return (state.end, false, false);
-            }
-            state = if new > 0 {
-                self.changed
-                    .wait_timeout(state, PROGRESS_EVERY.saturating_sub(waited))
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .0
-            } else {
-                // Nothing to record until the copy writes more, wherever
-                // the clock is.
-                state.idle = true;
-                let mut woken = self
-                    .changed
-                    .wait(state)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                woken.idle = false;
-                woken
-            };
-        }
     }
 }
 
@@ -1216,6 +921,16 @@ fn missing(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
     ) || e.raw_os_error() == Some(libc::ELOOP)
+}
+
+/// Opens an entry's data file for writing (never creating it, never
+/// following a symlink): how writers, the one-writer lock and its probe
+/// open it.
+fn open_data_for_writing(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
 }
 
 fn open_nofollow(path: &Path) -> io::Result<File> {

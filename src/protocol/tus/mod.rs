@@ -74,7 +74,7 @@ pub(super) fn handle(h: &Handler, action: Tus, request: Request<'_>) -> Response
     let wire = match Wire::of(&request.headers) {
         Ok(w) => w,
         // A plain link to an upload's URL carries no tus header.
-        Err(_) if matches!(action, Tus::Download(_)) && !is_tus_request(&request.headers) => {
+        Err(_) if matches!(action, Tus::Download(_)) && !super::route::is_tus(&request.headers) => {
             Wire::Tus1
         }
         Err((failure, wire)) => return render(failure, wire),
@@ -94,10 +94,6 @@ pub(super) fn handle(h: &Handler, action: Tus, request: Request<'_>) -> Response
         Ok(r) => r,
         Err(f) => render(f, wire),
     }
-}
-
-fn is_tus_request(headers: &HeaderMap) -> bool {
-    headers.contains_key("tus-resumable") || headers.contains_key("upload-draft-interop-version")
 }
 
 /// A malformed id names no upload: 404 (§6).
