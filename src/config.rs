@@ -40,6 +40,73 @@ pub struct Config {
     /// `internal` location aliasing the spool directory. When set, restores
     /// answer with `X-Accel-Redirect` and nginx sends the file itself.
     pub accel_redirect: Option<String>,
+    /// `auth_secret` / `UPSPOOL_AUTH_SECRET`: the HS256 secret of upload
+    /// tokens (its UTF-8 bytes); set = every request but a preflight needs one.
+    pub auth_secret: Option<String>,
+    /// `hook_command` / `UPSPOOL_HOOK_COMMAND`: an executable run per event.
+    pub hook_command: Option<PathBuf>,
+    /// `hook_url` / `UPSPOOL_HOOK_URL`: a URL POSTed per event.
+    pub hook_url: Option<url::Url>,
+    /// `hook_events` / `UPSPOOL_HOOK_EVENTS`: which events go to the hook.
+    pub hook_events: Vec<HookEvent>,
+    /// `hook_forward_headers` / `UPSPOOL_HOOK_FORWARD_HEADERS`: request
+    /// headers copied into events, lowercase.
+    pub hook_forward_headers: Vec<String>,
+    /// `hook_timeout` / `UPSPOOL_HOOK_TIMEOUT`: longest wait for one hook call.
+    pub hook_timeout: Duration,
+    /// `hook_fail_open` / `UPSPOOL_HOOK_FAIL_OPEN`: a pre-create hook that
+    /// fails (not one that refuses) lets the upload through; default false.
+    pub hook_fail_open: bool,
+    /// `allowed_types` / `UPSPOOL_ALLOWED_TYPES`: MIME patterns (`image/*`,
+    /// `application/pdf`) checked against the content; empty = all.
+    pub allowed_types: Vec<String>,
+    /// `min_size` / `UPSPOOL_MIN_SIZE`: smallest accepted file, bytes.
+    pub min_size: u64,
+    /// `metrics_listen` / `UPSPOOL_METRICS_LISTEN`: the Prometheus endpoint's
+    /// address (`serve` and FastCGI).
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `log_format` / `UPSPOOL_LOG_FORMAT`: `text` (default) or `json`.
+    pub log_format: LogFormat,
+}
+
+/// The hook events (issue 16; tusd's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HookEvent {
+    PreCreate,
+    PostFinish,
+    PostTerminate,
+    PostExpire,
+}
+
+impl HookEvent {
+    pub const ALL: [HookEvent; 4] = [
+        HookEvent::PreCreate,
+        HookEvent::PostFinish,
+        HookEvent::PostTerminate,
+        HookEvent::PostExpire,
+    ];
+
+    /// The event's name on the wire and in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            HookEvent::PreCreate => "pre-create",
+            HookEvent::PostFinish => "post-finish",
+            HookEvent::PostTerminate => "post-terminate",
+            HookEvent::PostExpire => "post-expire",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<HookEvent> {
+        HookEvent::ALL.into_iter().find(|e| e.name() == name)
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// Which origins may use the endpoint cross-origin.
@@ -86,7 +153,22 @@ const KEYS: &[(&str, &str)] = &[
     ("lock_timeout", "UPSPOOL_LOCK_TIMEOUT"),
     ("workers", "UPSPOOL_WORKERS"),
     ("accel_redirect", "UPSPOOL_ACCEL_REDIRECT"),
+    ("auth_secret", "UPSPOOL_AUTH_SECRET"),
+    ("hook_command", "UPSPOOL_HOOK_COMMAND"),
+    ("hook_url", "UPSPOOL_HOOK_URL"),
+    ("hook_events", "UPSPOOL_HOOK_EVENTS"),
+    ("hook_forward_headers", "UPSPOOL_HOOK_FORWARD_HEADERS"),
+    ("hook_timeout", "UPSPOOL_HOOK_TIMEOUT"),
+    ("hook_fail_open", "UPSPOOL_HOOK_FAIL_OPEN"),
+    ("allowed_types", "UPSPOOL_ALLOWED_TYPES"),
+    ("min_size", "UPSPOOL_MIN_SIZE"),
+    ("metrics_listen", "UPSPOOL_METRICS_LISTEN"),
+    ("log_format", "UPSPOOL_LOG_FORMAT"),
 ];
+
+/// The shortest `auth_secret`: HS256 tokens are public, so a short secret
+/// can be guessed offline from any one of them.
+pub const MIN_SECRET_BYTES: usize = 32;
 
 /// Default maximum file size: 10 GiB.
 pub const DEFAULT_MAX_SIZE: u64 = 10 * 1024 * 1024 * 1024;
@@ -274,6 +356,111 @@ impl Config {
                 "filepond_field: at least one field name is needed".into(),
             ));
         }
+        let src_of = |key: &str| get(key).map(|(_, s)| s.clone()).unwrap_or_default();
+        let auth_secret = match get("auth_secret") {
+            None => None,
+            Some((v, src)) => {
+                let s = v.string(src)?;
+                if s.is_empty() {
+                    None
+                } else if s.len() < MIN_SECRET_BYTES {
+                    return Err(ConfigError(format!(
+                        "{src}: the secret must be at least {MIN_SECRET_BYTES} bytes \
+                         (for example the output of `openssl rand -hex 32`)"
+                    )));
+                } else {
+                    Some(s)
+                }
+            }
+        };
+        let hook_url = match get("hook_url") {
+            None => None,
+            Some((v, src)) => {
+                let s = v.string(src)?;
+                if s.is_empty() {
+                    None
+                } else {
+                    let u = url::Url::parse(&s)
+                        .map_err(|e| ConfigError(format!("{src}: `{s}` is not a URL: {e}")))?;
+                    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+                        return Err(ConfigError(format!(
+                            "{src}: `{s}` is not an http:// or https:// URL"
+                        )));
+                    }
+                    Some(u)
+                }
+            }
+        };
+        let hook_events = match get("hook_events") {
+            None => HookEvent::ALL.to_vec(),
+            Some((v, src)) => {
+                let mut events = Vec::new();
+                for name in v.list(src)? {
+                    let e = HookEvent::parse(&name).ok_or_else(|| {
+                        ConfigError(format!(
+                            "{src}: `{name}` is not an event (pre-create, post-finish, \
+                             post-terminate, post-expire)"
+                        ))
+                    })?;
+                    if !events.contains(&e) {
+                        events.push(e);
+                    }
+                }
+                events
+            }
+        };
+        let mut hook_forward_headers = Vec::new();
+        for name in list("hook_forward_headers", &[])? {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(ConfigError(format!(
+                    "{}: `{name}` is not a header name",
+                    src_of("hook_forward_headers")
+                )));
+            }
+            hook_forward_headers.push(name.to_ascii_lowercase());
+        }
+        let mut allowed_types = Vec::new();
+        for t in list("allowed_types", &[])? {
+            let t = t.to_ascii_lowercase();
+            if !is_type_pattern(&t) {
+                return Err(ConfigError(format!(
+                    "{}: `{t}` is not a MIME type or pattern (like image/png, image/*)",
+                    src_of("allowed_types")
+                )));
+            }
+            allowed_types.push(t);
+        }
+        let hook_fail_open = match get("hook_fail_open") {
+            None => false,
+            Some((v, src)) => v.boolean(src)?,
+        };
+        let metrics_listen = match get("metrics_listen") {
+            None => None,
+            Some((v, src)) => {
+                let s = v.string(src)?;
+                if s.is_empty() {
+                    None
+                } else {
+                    Some(s.parse().map_err(|_| {
+                        ConfigError(format!(
+                            "{src}: `{s}` is not an address like 127.0.0.1:9109"
+                        ))
+                    })?)
+                }
+            }
+        };
+        let log_format = match get("log_format") {
+            None => LogFormat::Text,
+            Some((v, src)) => match v.string(src)?.as_str() {
+                "text" | "" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(ConfigError(format!(
+                        "{src}: `{other}` is not a log format (text, json)"
+                    )));
+                }
+            },
+        };
         Ok(Config {
             spool_dir: path("spool_dir")?.unwrap_or(default_spool),
             max_size: match get("max_size") {
@@ -312,6 +499,20 @@ impl Config {
                     accel_prefix(&v.string(src)?).map_err(|e| ConfigError(format!("{src}: {e}")))?
                 }
             },
+            auth_secret,
+            hook_command: path("hook_command")?,
+            hook_url,
+            hook_events,
+            hook_forward_headers,
+            hook_timeout: duration("hook_timeout", Duration::from_secs(10))?,
+            hook_fail_open,
+            allowed_types,
+            min_size: match get("min_size") {
+                None => 0,
+                Some((v, src)) => v.size(src)?,
+            },
+            metrics_listen,
+            log_format,
         })
     }
 }
@@ -336,6 +537,19 @@ fn accel_prefix(text: &str) -> Result<Option<String>, String> {
             "`{text}` is not a location prefix like `/upspool-files/` (absolute, ending in `/`, \
              letters, digits and `-._~` between the slashes)"
         )),
+    }
+}
+
+/// `type/subtype` or `type/*`, in the characters of RFC 6838 names.
+fn is_type_pattern(t: &str) -> bool {
+    let name = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    match t.split_once('/') {
+        Some((ty, sub)) => name(ty) && (sub == "*" || name(sub)),
+        None => false,
     }
 }
 
@@ -423,6 +637,17 @@ impl Value {
                     "{src}: `{text}` is not a duration (like 30, 90s, 12h, 8d)"
                 ))
             })
+    }
+
+    fn boolean(&self, src: &str) -> Result<bool, ConfigError> {
+        match self {
+            Value::Toml(toml::Value::Boolean(b)) => Ok(*b),
+            _ => match self.string(src)?.trim() {
+                "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" | "" => Ok(false),
+                other => Err(ConfigError(format!("{src}: `{other}` is not true or false"))),
+            },
+        }
     }
 
     fn float(&self, src: &str) -> Result<f64, ConfigError> {
@@ -517,6 +742,50 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("UPSPOOL_GC_PROBABILITY"), "{e}");
+    }
+
+    #[test]
+    fn issue_16_keys() {
+        let c = load(None, &[]).unwrap();
+        assert_eq!(c.auth_secret, None);
+        assert_eq!(c.hook_events, HookEvent::ALL.to_vec());
+        assert_eq!(c.hook_timeout, Duration::from_secs(10));
+        assert!(!c.hook_fail_open);
+        let secret = "0123456789abcdef0123456789abcdef";
+        let c = load(
+            Some("hook_command = \"hooks/on-event\"\nallowed_types = [\"image/*\", \"Application/PDF\"]\n"),
+            &[
+                ("UPSPOOL_AUTH_SECRET", secret),
+                ("UPSPOOL_HOOK_EVENTS", "post-finish, pre-create"),
+                ("UPSPOOL_HOOK_URL", "http://127.0.0.1:9/hook"),
+                ("UPSPOOL_HOOK_FORWARD_HEADERS", "Cookie, X-Csrf"),
+                ("UPSPOOL_HOOK_TIMEOUT", "2s"),
+                ("UPSPOOL_METRICS_LISTEN", "127.0.0.1:9109"),
+                ("UPSPOOL_LOG_FORMAT", "json"),
+                ("UPSPOOL_MIN_SIZE", "1K"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.auth_secret.as_deref(), Some(secret));
+        assert_eq!(c.hook_command, Some(PathBuf::from("/etc/hooks/on-event")));
+        assert_eq!(c.hook_events, vec![HookEvent::PostFinish, HookEvent::PreCreate]);
+        assert_eq!(c.hook_forward_headers, vec!["cookie", "x-csrf"]);
+        assert_eq!(c.allowed_types, vec!["image/*", "application/pdf"]);
+        assert_eq!(c.hook_timeout, Duration::from_secs(2));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.min_size, 1024);
+        assert!(c.metrics_listen.is_some());
+        for (key, bad) in [
+            ("UPSPOOL_AUTH_SECRET", "short"),
+            ("UPSPOOL_HOOK_URL", "file:///etc/passwd"),
+            ("UPSPOOL_HOOK_EVENTS", "post-create"),
+            ("UPSPOOL_ALLOWED_TYPES", "png"),
+            ("UPSPOOL_LOG_FORMAT", "xml"),
+            ("UPSPOOL_METRICS_LISTEN", "localhost"),
+        ] {
+            let e = load(None, &[(key, bad)]).unwrap_err().to_string();
+            assert!(e.contains(key), "{key}: {e}");
+        }
     }
 
     #[test]

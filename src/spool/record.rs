@@ -102,6 +102,10 @@ pub struct Record {
     /// tus: `Upload-Concat` of a final upload as received (`final;<urls>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concat: Option<String>,
+    /// The `sub` of the upload token that created the upload (issue 16);
+    /// every later request on it needs a token with the same `sub`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -129,6 +133,7 @@ impl Record {
             upload_metadata: None,
             partial: false,
             concat: None,
+            sub: None,
         }
     }
 
@@ -145,6 +150,7 @@ impl Record {
             "created": self.created,
             "updated": self.updated,
             "metadata": self.metadata,
+            "sub": self.sub,
             "variants": self.variants.iter().map(|v| serde_json::json!({"name": v.name, "size": v.size})).collect::<Vec<_>>(),
         });
         // tus's concatenation, shown only where it applies.
