@@ -41,6 +41,8 @@ const MAX_FORM_BODY: u64 = 64 * 1024;
 pub struct Handler {
     pub(crate) config: Config,
     pub(crate) spool: Spool,
+    /// The configured hooks, if any (issue 16).
+    pub(crate) hooks: Option<crate::hooks::Hooks>,
 }
 
 impl Service for Handler {
@@ -60,7 +62,12 @@ impl Handler {
     /// Opens the configured spool.
     pub fn new(config: Config) -> Result<Handler, SpoolError> {
         let spool = Spool::open(&config.spool_dir, config.lock_timeout)?;
-        Ok(Handler { config, spool })
+        let hooks = crate::hooks::Hooks::from_config(&config);
+        Ok(Handler {
+            config,
+            spool,
+            hooks,
+        })
     }
 
     fn dispatch(&self, mut request: Request<'_>) -> Response {
