@@ -1,5 +1,6 @@
-//! Admin and app-integration commands: `info`, `claim`, `gc`. They print
-//! JSON on stdout and a sentence on stderr when they fail (exit 1).
+//! Admin and app-integration commands: `info`, `claim`, `gc`, `token`. They
+//! print JSON (a token: the token alone) on stdout and a sentence on stderr
+//! when they fail (exit 1).
 
 use std::path::Path;
 
@@ -61,4 +62,52 @@ pub fn gc(config: &Config) -> Result<String, Failed> {
         "busy": r.busy,
     })
     .to_string())
+}
+
+/// `upspool token [--sub S] [--ttl 1h] [--max-size N] [--allowed-extensions
+/// a,b] [--allowed-types image/*,…]`: an upload token signed with the
+/// configured `auth_secret`, for scripts and tests (applications mint their
+/// own; see the README).
+pub fn token(config: &Config, args: &[&str]) -> Result<String, Failed> {
+    let Some(secret) = &config.auth_secret else {
+        return Err(Failed(
+            "no auth_secret is configured (UPSPOOL_AUTH_SECRET or auth_secret in the configuration file)".into(),
+        ));
+    };
+    let mut ttl = std::time::Duration::from_secs(3600);
+    let mut claims = crate::auth::Claims::default();
+    let list = |v: &str| -> Vec<String> {
+        v.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let value = rest
+            .next()
+            .ok_or_else(|| Failed(format!("{flag} needs a value")))?;
+        match *flag {
+            "--sub" => claims.sub = Some(value.to_string()),
+            "--ttl" => {
+                ttl = crate::config::parse_duration(value)
+                    .ok_or_else(|| Failed(format!("--ttl: `{value}` is not a duration (like 90s, 1h, 2d)")))?
+            }
+            "--max-size" => {
+                claims.max_size = Some(crate::config::parse_size(value).ok_or_else(|| {
+                    Failed(format!("--max-size: `{value}` is not a size (like 1000, 512K, 10G)"))
+                })?)
+            }
+            "--allowed-extensions" => claims.allowed_extensions = Some(list(value)),
+            "--allowed-types" => claims.allowed_types = Some(list(value)),
+            other => {
+                return Err(Failed(format!(
+                    "unknown option {other}; options: --sub, --ttl, --max-size, --allowed-extensions, --allowed-types"
+                )));
+            }
+        }
+    }
+    claims.exp = crate::spool::unix_now().saturating_add(ttl.as_secs());
+    crate::auth::mint(secret, &claims).map_err(Failed)
 }

@@ -664,6 +664,17 @@ impl Value {
     }
 }
 
+/// A size as the configuration writes it (`1000`, `512K`, `10G`), for the
+/// command line.
+pub fn parse_size(text: &str) -> Option<u64> {
+    Value::Env(text.to_owned()).size("").ok()
+}
+
+/// A duration as the configuration writes it (`90s`, `12h`, `8d`).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    Value::Env(text.to_owned()).duration("").ok()
+}
+
 fn parse_scaled(text: &str, units: &[(&str, u64)]) -> Option<u64> {
     let t = text.trim().to_ascii_lowercase();
     let (digits, factor) = units

@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 
 pub mod admin;
+pub(crate) mod auth;
 pub(crate) mod allow;
 pub mod config;
 pub mod demo;

@@ -30,6 +30,9 @@ Usage:
   upspool info ID             print an upload's record as JSON
   upspool claim ID DEST       move a complete upload to DEST, print its record
   upspool gc                  remove expired incomplete and unclaimed uploads
+  upspool token [--sub S] [--ttl 1h] [--max-size N] [--allowed-extensions a,b]
+                [--allowed-types image/*,application/pdf]
+                              print an upload token signed with auth_secret
   upspool --help | --version
 
 Run as a CGI program (GATEWAY_INTERFACE=CGI/1.1) it answers one request;
@@ -102,6 +105,7 @@ fn run(args: Vec<std::ffi::OsString>) -> u8 {
         ["info", id] => admin_command(|c| admin::info(c, id)),
         ["claim", id, dest] => admin_command(|c| admin::claim(c, id, Path::new(dest))),
         ["gc"] => admin_command(admin::gc),
+        ["token", rest @ ..] => admin_command(|c| admin::token(c, rest)),
         _ => {
             eprint!("{USAGE}");
             USAGE_ERROR
@@ -229,6 +233,9 @@ fn run_serve(args: &[&str]) -> u8 {
             16
         });
     let spool_dir = config.spool_dir.clone();
+    let open_to_anyone = config.auth_secret.is_none()
+        && config.hook_command.is_none()
+        && config.hook_url.is_none();
     let handler = match Handler::new(config) {
         Ok(h) => Arc::new(h) as Arc<dyn Service>,
         Err(e) => {
@@ -243,10 +250,15 @@ fn run_serve(args: &[&str]) -> u8 {
             return USAGE_ERROR;
         }
     };
-    let addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or(listen);
+    let local = listener.local_addr().ok();
+    if open_to_anyone && local.is_some_and(|a| !a.ip().is_loopback()) {
+        log::warn(format_args!(
+            "serving on a non-loopback address without auth_secret or hooks: anyone who \
+             can reach it can store files; set auth_secret (see the README, \
+             \"Authorization and hooks\")"
+        ));
+    }
+    let addr = local.map(|a| a.to_string()).unwrap_or(listen);
     let _ = writeln!(
         io::stderr(),
         "upspool: serving http://{addr}/ (upload endpoint http://{addr}{}), spool {}",

@@ -63,6 +63,12 @@ pub(crate) enum Kind {
     ChecksumMismatch,
     /// A remote server did not answer in time.
     GatewayTimeout,
+    /// No valid upload token (issue 16).
+    Unauthorized,
+    /// Smaller than `min_size`.
+    TooSmall,
+    /// A pre-create hook refused, with its status (or failed: 500).
+    Hook(u16),
 }
 
 impl Kind {
@@ -85,16 +91,28 @@ impl Kind {
             Kind::Gone => StatusCode::GONE,
             Kind::Locked => StatusCode::LOCKED,
             Kind::ChecksumMismatch => CHECKSUM_MISMATCH,
+            Kind::Unauthorized => StatusCode::UNAUTHORIZED,
+            Kind::TooSmall => StatusCode::BAD_REQUEST,
+            Kind::Hook(n) => match StatusCode::from_u16(n) {
+                Ok(s) if s.is_client_error() || s.is_server_error() => s,
+                _ => StatusCode::FORBIDDEN,
+            },
         }
     }
 
     /// Whether sending the same request again cannot help (Fine Uploader's
     /// `preventRetry`).
     pub(crate) fn is_final(self) -> bool {
-        matches!(
-            self,
-            Kind::Invalid | Kind::TooLarge | Kind::TypeRefused | Kind::Taken
-        )
+        match self {
+            Kind::Invalid
+            | Kind::TooLarge
+            | Kind::TypeRefused
+            | Kind::Taken
+            | Kind::Unauthorized
+            | Kind::TooSmall => true,
+            Kind::Hook(_) => self.status().is_client_error(),
+            _ => false,
+        }
     }
 }
 
@@ -141,11 +159,37 @@ impl Failure {
     }
 }
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.sentence())
+    }
+}
+
+/// A failure travels through the spool as a gate's refusal.
+impl std::error::Error for Failure {}
+
 /// Spool errors are the server's, never the client's: the details go to the
-/// log here, once, and the client learns only the kind.
+/// log here, once, and the client learns only the kind. Two are the
+/// client's: another owner's upload, and a refusal by the request's own
+/// gate (a hook, a type or size check), which is a `Failure` already.
 impl From<SpoolError> for Failure {
     fn from(e: SpoolError) -> Failure {
         let kind = match e {
+            SpoolError::NotYours => {
+                return Failure::new(
+                    Kind::Forbidden,
+                    "This upload was started with another user's token.",
+                );
+            }
+            SpoolError::Refused(why) => {
+                return match why.downcast::<Failure>() {
+                    Ok(f) => {
+                        log::warn(format_args!("refused an upload: {}", f.sentence()));
+                        *f
+                    }
+                    Err(other) => Failure::new(Kind::Forbidden, other.to_string()),
+                };
+            }
             SpoolError::Full => Kind::Full,
             SpoolError::Busy => Kind::Busy,
             SpoolError::Gone => {

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::download::{accel_response, file_response};
 use super::error::{Failure, Kind};
 use super::multipart::{MultipartError, Part};
-use super::names::{clean_name, extension_allowed, guess_type, stored_type};
+use super::names::{clean_name, guess_type, stored_type};
 use super::params::Params;
 use super::route::Fp;
 use super::{Handler, header_number, private, text};
@@ -111,7 +111,7 @@ pub(super) fn process<'r>(
             }
             if let Some(filename) = part.filename.clone() {
                 let name = clean_name(&filename);
-                if main.is_none() && !extension_allowed(&h.config.allowed_extensions, &name) {
+                if main.is_none() && !h.extension_allowed(&name) {
                     return Err(Failure::new(
                         Kind::TypeRefused,
                         format!("Files like {name:?} are not allowed here."),
@@ -122,14 +122,14 @@ pub(super) fn process<'r>(
                     None => scratch.insert(h.spool.scratch().map_err(Failure::from)?),
                 };
                 let written = area
-                    .write_file(&mut part, h.config.max_size)
+                    .write_file(&mut part, h.max_size())
                     .map_err(Failure::from)?;
                 if written.overflow {
                     return Err(Failure::new(
                         Kind::TooLarge,
                         format!(
                             "The file is larger than the limit of {} bytes.",
-                            h.config.max_size
+                            h.max_size()
                         ),
                     ));
                 }
@@ -207,19 +207,19 @@ fn start_transfer(h: &Handler, headers: &HeaderMap, mut record: Record) -> Outco
             ),
         ));
     };
-    if length > h.config.max_size {
+    if length > h.max_size() {
         return Err(Failure::new(
             Kind::TooLarge,
             format!(
                 "The file is {length} bytes; the limit is {} bytes.",
-                h.config.max_size
+                h.max_size()
             ),
         ));
     }
     record.size = Some(length);
     let id = Id::parse(&record.id).map_err(|e| Failure::new(Kind::Storage, e.to_string()))?;
     let lock = h.spool.lock(&id).map_err(Failure::from)?;
-    lock.create(&record).map_err(Failure::from)?;
+    lock.create(&mut record).map_err(Failure::from)?;
     Ok(created(&id))
 }
 
@@ -314,7 +314,7 @@ pub(super) fn patch(h: &Handler, query: &Params, request: Request<'_>) -> Respon
                 ));
             }
             if let (Some(name), None) = (upload_name, &record.name) {
-                if !extension_allowed(&h.config.allowed_extensions, &name) {
+                if !h.extension_allowed(&name) {
                     lock.remove().map_err(Failure::from)?;
                     return Err(Failure::new(
                         Kind::TypeRefused,
@@ -429,8 +429,9 @@ pub(super) fn revert(h: &Handler, request: Request<'_>) -> Response {
         let text = String::from_utf8_lossy(&bytes);
         let id = parse_id(text.trim_matches(|c: char| c.is_ascii_whitespace()))?;
         let lock = h.spool.lock(&id).map_err(Failure::from)?;
-        if lock.remove().map_err(Failure::from)? {
+        if let Some(record) = lock.remove().map_err(Failure::from)? {
             log::info(format_args!("filepond: reverted {id}"));
+            h.terminated(&record)?;
         }
         Ok(private(Response::new(StatusCode::NO_CONTENT)))
     })())

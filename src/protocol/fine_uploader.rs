@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::{Failure, Kind};
 use super::multipart::{Multipart, Part};
-use super::names::{clean_name, extension_allowed, guess_type, stored_type};
+use super::names::{clean_name, guess_type, stored_type};
 use super::params::Params;
 use super::{Handler, MAX_FORM_BODY, private};
 use crate::log;
@@ -247,18 +247,18 @@ fn check_limits(
     name: Option<&str>,
 ) -> Result<(), Failure> {
     if let Some(size) = declared_size
-        && size > h.config.max_size
+        && size > h.max_size()
     {
-        return Err(too_large(size, h.config.max_size));
+        return Err(too_large(size, h.max_size()));
     }
     if let Some(name) = name
-        && !extension_allowed(&h.config.allowed_extensions, name)
+        && !h.extension_allowed(name)
     {
         return Err(Failure::new(
             Kind::TypeRefused,
             format!(
                 "files like {name:?} are not allowed here; allowed extensions: {}",
-                h.config.allowed_extensions.join(", ")
+                h.allowed_extensions().join(", ")
             ),
         ));
     }
@@ -346,10 +346,10 @@ fn receive<'s>(
     check_limits(h, fields.number("qqtotalfilesize")?, known_name.as_deref())?;
     let mut scratch = h.spool.scratch().map_err(Failure::from)?;
     let written = scratch
-        .write_file(part, h.config.max_size)
+        .write_file(part, h.max_size())
         .map_err(Failure::from)?;
     if written.overflow {
-        return Err(too_large(written.len + 1, h.config.max_size));
+        return Err(too_large(written.len + 1, h.max_size()));
     }
     Ok(Received::Whole {
         scratch,
@@ -426,7 +426,7 @@ fn store_chunk(
                     total: chunk.total_parts,
                     stored: Default::default(),
                 });
-                lock.create(&record).map_err(Failure::from)?;
+                lock.create(&mut record).map_err(Failure::from)?;
                 false
             }
             Entry::Incoming(record) => match conflict(&record, &chunk) {
@@ -578,10 +578,10 @@ pub(super) fn upload_raw(h: &Handler, query: Params, request: Request<'_>) -> Re
         check_limits(h, request.content_length, Some(&name))?;
         let mut scratch = h.spool.scratch().map_err(Failure::from)?;
         let written = scratch
-            .write_file(&mut body, h.config.max_size)
+            .write_file(&mut body, h.max_size())
             .map_err(Failure::from)?;
         if written.overflow {
-            return Err(too_large(written.len + 1, h.config.max_size));
+            return Err(too_large(written.len + 1, h.max_size()));
         }
         let mime = request.headers.text("x-mime-type");
         finish_whole(h, &fields, scratch, written.len, None, mime.as_deref())
@@ -666,7 +666,7 @@ pub(super) fn done(h: &Handler, query: &Params, mut request: Request<'_>) -> Res
                     total: 0,
                     stored: Default::default(),
                 });
-                lock.create(&record).map_err(Failure::from)?;
+                lock.create(&mut record).map_err(Failure::from)?;
                 lock.complete(&mut record).map_err(Failure::from)?;
                 Ok(success(&record))
             }
@@ -684,8 +684,9 @@ pub(super) fn delete(h: &Handler, id_text: &str) -> Response {
         let id =
             Id::parse(id_text).map_err(|e| invalid(format!("invalid upload id to delete: {e}")))?;
         let lock = h.spool.lock(&id).map_err(Failure::from)?;
-        if lock.remove().map_err(Failure::from)? {
+        if let Some(record) = lock.remove().map_err(Failure::from)? {
             log::info(format_args!("fine-uploader: deleted upload {id}"));
+            h.terminated(&record)?;
             Ok(json_response(
                 StatusCode::OK,
                 &json!({"success": true, "uuid": id.as_str()}),

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+mod access;
 mod cors;
 mod download;
 mod error;
@@ -22,6 +23,7 @@ mod route;
 mod tus;
 
 use std::io::{Cursor, Read};
+use std::sync::Arc;
 
 use crate::config::Config;
 use crate::log;
@@ -39,10 +41,16 @@ const MAX_FORM_BODY: u64 = 64 * 1024;
 
 /// The request handler shared by every transport.
 pub struct Handler {
-    pub(crate) config: Config,
+    pub(crate) config: Arc<Config>,
+    /// The spool; a request's own handler has it scoped to the token's
+    /// owner, with the request's gate (`access`).
     pub(crate) spool: Spool,
     /// The configured hooks, if any (issue 16).
-    pub(crate) hooks: Option<crate::hooks::Hooks>,
+    pub(crate) hooks: Option<Arc<crate::hooks::Hooks>>,
+    /// A request's token claims (`access`); `None` without `auth_secret`.
+    pub(crate) claims: Option<Arc<crate::auth::Claims>>,
+    /// A request's headers named by `hook_forward_headers`.
+    pub(crate) forwarded: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Service for Handler {
@@ -62,11 +70,13 @@ impl Handler {
     /// Opens the configured spool.
     pub fn new(config: Config) -> Result<Handler, SpoolError> {
         let spool = Spool::open(&config.spool_dir, config.lock_timeout)?;
-        let hooks = crate::hooks::Hooks::from_config(&config);
+        let hooks = crate::hooks::Hooks::from_config(&config).map(Arc::new);
         Ok(Handler {
-            config,
+            config: Arc::new(config),
             spool,
             hooks,
+            claims: None,
+            forwarded: serde_json::Map::new(),
         })
     }
 
@@ -80,6 +90,19 @@ impl Handler {
             headers: &request.headers,
             form: &form,
         });
+        // A multipart form's owner is known only from its parts: it is
+        // authorized once `dispatch_form` has read that far.
+        if !self.needs_scope() || matches!(action, Action::Form { .. }) {
+            return self.act(action, query, request);
+        }
+        match self.authorize(&action, &request.headers, &query) {
+            Ok(claims) => self.for_request(claims, &request.headers).act(action, query, request),
+            Err(failure) => unauthorized(render_for(&action, &request.headers, failure)),
+        }
+    }
+
+    /// Runs the routed action.
+    fn act(&self, action: Action, query: Params, request: Request<'_>) -> Response {
         match action {
             Action::Options => {
                 let mut response = cors::options(&self.config, &request);
@@ -137,9 +160,23 @@ impl Handler {
                 Err(e) => return malformed(e),
             }
         };
-        match route::form_owner(&query, decided.as_ref().and_then(|p| p.name.as_deref())) {
-            Owner::FineUploader => fine_uploader::upload_form(self, query, leading, form, decided),
-            Owner::FilePond => filepond::process(self, &headers, form, decided),
+        let owner = route::form_owner(&query, decided.as_ref().and_then(|p| p.name.as_deref()));
+        let scoped;
+        let h = if self.needs_scope() {
+            let action = Action::Form { errors: owner };
+            match self.authorize(&action, &headers, &query) {
+                Ok(claims) => {
+                    scoped = self.for_request(claims, &headers);
+                    &scoped
+                }
+                Err(failure) => return unauthorized(render_for(&action, &headers, failure)),
+            }
+        } else {
+            self
+        };
+        match owner {
+            Owner::FineUploader => fine_uploader::upload_form(h, query, leading, form, decided),
+            Owner::FilePond => filepond::process(h, &headers, form, decided),
         }
     }
 
@@ -172,6 +209,30 @@ impl Handler {
             Ok(_) => {}
             Err(e) => log::warn(format_args!("spool sweep failed: {e}")),
         }
+    }
+}
+
+/// A 401 says how to authenticate (RFC 9110 §11.6.1).
+fn unauthorized(mut response: Response) -> Response {
+    if response.status == StatusCode::UNAUTHORIZED {
+        response.headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"upload\""),
+        );
+    }
+    response
+}
+
+/// A failure before any action ran (a refused token), in the format of the
+/// protocol the request belongs to.
+fn render_for(action: &Action, headers: &HeaderMap, failure: Failure) -> Response {
+    match action {
+        Action::Tus(_) => tus::render_failure(headers, failure),
+        Action::FineUploader(_)
+        | Action::Form {
+            errors: Owner::FineUploader,
+        } => fine_uploader::render(failure),
+        _ => filepond::render(failure),
     }
 }
 

@@ -44,7 +44,7 @@ pub(super) fn fetch(h: &Handler, url: &str, head: bool) -> Result<Response, Fail
     }
     let url = outbound::parse_url(url)?;
     let remote = outbound::get(allow, url)?;
-    let max = h.config.max_size;
+    let max = h.max_size();
     let too_large = || {
         Failure::new(
             Kind::TooLarge,

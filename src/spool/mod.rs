@@ -33,6 +33,7 @@
 
 #![forbid(unsafe_code)]
 
+mod gate;
 mod gc;
 mod id;
 mod record;
@@ -44,6 +45,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub use gate::{Gate, HEAD_BYTES, Refusal};
 pub use gc::GcPolicy;
 pub use id::Id;
 pub use record::{Parts, Protocol, Record, Variant, unix_now};
@@ -82,6 +84,10 @@ pub enum SpoolError {
     Gone,
     /// An entry's record cannot be read.
     Corrupt { id: String, reason: String },
+    /// The record belongs to another owner (another token's `sub`).
+    NotYours,
+    /// The request's gate refused the upload (its reason is the caller's).
+    Refused(Refusal),
     /// Any other I/O failure, with what was being done.
     Io {
         action: &'static str,
@@ -101,6 +107,8 @@ impl std::fmt::Display for SpoolError {
             SpoolError::Corrupt { id, reason } => {
                 write!(f, "the record of upload {id} is unreadable: {reason}")
             }
+            SpoolError::NotYours => f.write_str("the upload belongs to another owner"),
+            SpoolError::Refused(why) => write!(f, "the upload was refused: {why}"),
             SpoolError::Io { action, source } => write!(f, "could not {action}: {source}"),
         }
     }
@@ -178,6 +186,8 @@ pub enum Claimed {
 pub struct Spool {
     root: PathBuf,
     lock_timeout: Duration,
+    /// A request's owner and gate (`gate.rs`); empty for everyone else.
+    scope: gate::Scope,
 }
 
 impl Spool {
@@ -193,6 +203,7 @@ impl Spool {
         Ok(Spool {
             root: root.to_owned(),
             lock_timeout,
+            scope: gate::Scope::default(),
         })
     }
 
@@ -313,12 +324,12 @@ impl Spool {
             Err(e) if missing(&e) => return Ok(None),
             Err(e) => return Err(SpoolError::io("read an upload record")(e)),
         };
-        serde_json::from_slice(&text)
-            .map(Some)
-            .map_err(|e| SpoolError::Corrupt {
-                id: id.to_string(),
-                reason: e.to_string(),
-            })
+        let record: Record = serde_json::from_slice(&text).map_err(|e| SpoolError::Corrupt {
+            id: id.to_string(),
+            reason: e.to_string(),
+        })?;
+        self.check_owner(&record)?;
+        Ok(Some(record))
     }
 
     /// Where a complete upload's data lives relative to the spool directory,
@@ -420,15 +431,55 @@ impl Spool {
         })
     }
 
-    /// Ids of complete uploads among `ids`, with their records, in the given order.
+    /// Ids of complete uploads among `ids`, with their records, in the
+    /// given order; another owner's are left out.
     pub fn complete_records(&self, ids: &[Id]) -> Result<Vec<Record>, SpoolError> {
         let mut out = Vec::new();
         for id in ids {
-            if let Some(r) = self.read_record(COMPLETE, id)? {
-                out.push(r);
+            match self.read_record(COMPLETE, id) {
+                Ok(Some(r)) => out.push(r),
+                Ok(None) | Err(SpoolError::NotYours) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(out)
+    }
+
+    /// Lets the gate, if any, check an upload about to become complete:
+    /// reads its first bytes from `data`. A refusal is returned as
+    /// [`SpoolError::Refused`]; the caller removes what it refused.
+    fn completing(&self, record: &mut Record, data: &Path) -> Result<(), SpoolError> {
+        let Some(gate) = self.gate() else {
+            return Ok(());
+        };
+        let file = open_nofollow(data).map_err(SpoolError::io("read upload data"))?;
+        let len = file
+            .metadata()
+            .map_err(SpoolError::io("read upload data"))?
+            .len();
+        let mut head = vec![0u8; HEAD_BYTES.min(len as usize)];
+        let mut got = 0;
+        while got < head.len() {
+            match file.read_at(&mut head[got..], got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(SpoolError::io("read upload data")(e)),
+            }
+        }
+        head.truncate(got);
+        let len = record.size.unwrap_or(len).min(len);
+        gate.completing(record, &head, len)
+            .map_err(SpoolError::Refused)
+    }
+
+    /// Tells the gate, if any, that an upload is complete.
+    fn completed(&self, record: &Record) -> Result<(), SpoolError> {
+        crate::metrics::upload("completed");
+        match self.gate() {
+            Some(gate) => gate.completed(self, record),
+            None => Ok(()),
+        }
     }
 }
 
@@ -471,7 +522,8 @@ impl Locked<'_> {
 
     /// Starts a new incoming upload with an empty data file; replaces any
     /// incoming upload of this id. The upload exists once its record does.
-    pub fn create(&self, record: &Record) -> Result<(), SpoolError> {
+    pub fn create(&self, record: &mut Record) -> Result<(), SpoolError> {
+        self.spool.creating(record)?;
         self.remove_state(INCOMING)?;
         let data = self.spool.data_path(INCOMING, &self.id);
         self.spool
@@ -480,6 +532,8 @@ impl Locked<'_> {
         let made = self.spool.write_record(INCOMING, &self.id, record);
         if made.is_err() {
             let _ = fs::remove_file(&data);
+        } else {
+            crate::metrics::upload("created");
         }
         made
     }
@@ -522,6 +576,12 @@ impl Locked<'_> {
     /// (the step that makes it complete), then the incoming record removed.
     pub fn complete(&self, record: &mut Record) -> Result<(), SpoolError> {
         let data = self.spool.data_path(INCOMING, &self.id);
+        if let Err(e) = self.spool.completing(record, &data) {
+            if matches!(e, SpoolError::Refused(_)) {
+                self.remove_state(INCOMING)?;
+            }
+            return Err(e);
+        }
         let data_file =
             open_data_for_writing(&data).map_err(SpoolError::io("store upload data"))?;
         // Bytes past the length (a refused chunk written before its checksum
@@ -551,7 +611,8 @@ impl Locked<'_> {
         // A stale incoming record left by a crash here is harmless: the
         // complete record wins every lookup, and gc removes it.
         remove_if_present(&self.spool.record_path(INCOMING, &self.id))?;
-        sync_dir(&self.spool.root.join(COMPLETE))
+        sync_dir(&self.spool.root.join(COMPLETE))?;
+        self.spool.completed(record)
     }
 
     /// Installs a finished scratch upload as this id's complete upload. An
@@ -565,6 +626,11 @@ impl Locked<'_> {
     ) -> Result<Installed, SpoolError> {
         if let Entry::Complete(existing) = self.entry()? {
             return Ok(Installed::Kept(existing));
+        }
+        self.spool.creating(record)?;
+        if let Some((data, _)) = scratch.files.first() {
+            // A refused scratch file goes with the scratch area.
+            self.spool.completing(record, data)?;
         }
         self.remove_state(INCOMING)?;
         record.complete = true;
@@ -593,14 +659,26 @@ impl Locked<'_> {
         }
         scratch.kept = true;
         sync_dir(&self.spool.root.join(COMPLETE))?;
+        crate::metrics::upload("created");
+        self.spool.completed(record)?;
         Ok(Installed::New(record.clone()))
     }
 
-    /// Removes everything stored for the id. Returns false if there was nothing.
-    pub fn remove(self) -> Result<bool, SpoolError> {
+    /// Removes everything stored for the id; returns the record it had
+    /// (`None`: nothing was there). Another owner's upload is left alone
+    /// ([`SpoolError::NotYours`]).
+    pub fn remove(self) -> Result<Option<Record>, SpoolError> {
+        let record = match self.spool.lookup(&self.id) {
+            Ok(Entry::Incoming(r) | Entry::Complete(r)) => Some(r),
+            Ok(Entry::Absent) => None,
+            // An unreadable record is still removed (by an unscoped or the
+            // owner's request); an owner mismatch is not.
+            Err(SpoolError::Corrupt { .. }) if self.spool.scope.owner.is_none() => None,
+            Err(e) => return Err(e),
+        };
         let incoming = self.remove_state(INCOMING)?;
         let complete = self.remove_state(COMPLETE)?;
-        Ok(incoming || complete)
+        Ok(record.filter(|_| incoming || complete))
     }
 
     /// Removes the id's entry in one state: the record first, so the entry

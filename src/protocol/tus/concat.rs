@@ -48,7 +48,7 @@ pub(super) fn final_upload(
         total = total.saturating_add(record.size.unwrap_or(record.received));
         files.push(file);
     }
-    if total > h.config.max_size {
+    if total > h.max_size() {
         return Err(too_large(h, total));
     }
     let id = mint()?;

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use super::error::{Failure, Kind};
 use super::multipart::{disposition_filename, disposition_params};
-use super::names::{clean_name, extension_allowed, stored_type};
+use super::names::{clean_name, stored_type};
 use super::route::Tus;
 use super::{Handler, filepond, header_number};
 use crate::log;
@@ -57,13 +57,13 @@ type Outcome = Result<Response, Failure>;
 pub(super) fn discovery(h: &Handler, request: &Request<'_>, response: &mut Response) {
     response.set_header(wire::TUS_VERSION, wire::VERSION);
     response.set_header(TUS_EXTENSION, EXTENSIONS);
-    response.set_header(TUS_MAX_SIZE, h.config.max_size);
+    response.set_header(TUS_MAX_SIZE, h.max_size());
     response.set_header(
         TUS_CHECKSUM_ALGORITHM,
         HeaderValue::from_static(checksum::ALGORITHMS),
     );
     if request.headers.contains_key("upload-draft-interop-version")
-        && let Ok(v) = HeaderValue::try_from(format!("min-size=0,max-size={}", h.config.max_size))
+        && let Ok(v) = HeaderValue::try_from(format!("min-size=0,max-size={}", h.max_size()))
     {
         response.set_header(UPLOAD_LIMIT, v);
     }
@@ -93,6 +93,14 @@ pub(super) fn handle(h: &Handler, action: Tus, request: Request<'_>) -> Response
     match outcome {
         Ok(r) => r,
         Err(f) => render(f, wire),
+    }
+}
+
+/// A failure before the action ran (a refused token), in the dialect the
+/// request speaks.
+pub(super) fn render_failure(headers: &HeaderMap, failure: Failure) -> Response {
+    match Wire::of(headers) {
+        Ok(wire) | Err((_, wire)) => render(failure, wire),
     }
 }
 
@@ -141,7 +149,7 @@ fn too_large(h: &Handler, length: u64) -> Failure {
         Kind::TooLarge,
         format!(
             "The upload is {length} bytes; the limit is {} bytes.",
-            h.config.max_size
+            h.max_size()
         ),
     )
 }
@@ -196,7 +204,7 @@ fn describe(
     }
     let checked = name.as_deref().unwrap_or("");
     let unnamed_partial = partial && name.is_none();
-    if !unnamed_partial && !extension_allowed(&h.config.allowed_extensions, checked) {
+    if !unnamed_partial && !h.extension_allowed(checked) {
         return Err(Failure::new(
             Kind::Invalid,
             match &name {
@@ -289,7 +297,7 @@ fn declared_length(
         },
     };
     if let Some(n) = length
-        && n > h.config.max_size
+        && n > h.max_size()
     {
         return Err(too_large(h, n));
     }
@@ -342,7 +350,7 @@ fn create(h: &Handler, wire: Wire, request: Request<'_>) -> Outcome {
     record.partial = matches!(concat, Concat::Partial);
     {
         let lock = h.spool.lock(&id).map_err(Failure::from)?;
-        lock.create(&record).map_err(Failure::from)?;
+        lock.create(&mut record).map_err(Failure::from)?;
         if length == Some(0) {
             let started = std::time::Instant::now();
             lock.complete(&mut record).map_err(Failure::from)?;
@@ -546,7 +554,7 @@ fn write(
                 ));
             }
             (None, Some(d)) => {
-                if d > h.config.max_size {
+                if d > h.max_size() {
                     return Err(too_large(h, d));
                 }
                 if d < record.received {
@@ -573,7 +581,7 @@ fn write(
         }
         break (record.received, record.size, w);
     };
-    let end = length.unwrap_or(h.config.max_size);
+    let end = length.unwrap_or(h.max_size());
     let room = end.saturating_sub(received);
     let beyond = || match length {
         Some(n) => Failure::new(
@@ -745,8 +753,10 @@ fn terminate(h: &Handler, wire: Wire, id: &Id) -> Outcome {
         Entry::Incoming(r) | Entry::Complete(r) if r.protocol == Protocol::Tus => {}
         _ => return Err(not_found()),
     }
-    lock.remove().map_err(Failure::from)?;
-    log::info(format_args!("tus: terminated {id}"));
+    if let Some(record) = lock.remove().map_err(Failure::from)? {
+        log::info(format_args!("tus: terminated {id}"));
+        h.terminated(&record)?;
+    }
     Ok(wire.ok(StatusCode::NO_CONTENT))
 }
 
