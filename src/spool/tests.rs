@@ -41,7 +41,7 @@ fn start(spool: &Spool, id: &Id, size: usize, parts: u64) {
         total: parts,
         stored: super::record::PartMap::new(),
     });
-    spool.lock(id).unwrap().create(&r).unwrap();
+    spool.lock(id).unwrap().create(&mut r.clone()).unwrap();
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn a_waiter_gets_the_lock_once_the_holder_is_done() {
         std::thread::spawn(move || spool.lock(&id).map(|_| ()).is_ok())
     };
     std::thread::sleep(Duration::from_millis(50));
-    assert!(!first.remove().unwrap());
+    assert!(first.remove().unwrap().is_none());
     assert!(waiter.join().unwrap());
 }
 
@@ -305,7 +305,7 @@ fn files_without_a_record_are_not_an_upload_and_are_swept() {
         ["orphan-1", "orphan-1.json", "orphan-1.variant-1"]
     );
     // Removing the entry takes every file of it.
-    assert!(spool.lock(&id).unwrap().remove().unwrap());
+    assert!(spool.lock(&id).unwrap().remove().unwrap().is_some());
     assert_eq!(names(&spool, COMPLETE), Vec::<String>::new());
 }
 
@@ -331,7 +331,7 @@ fn a_stale_incoming_record_beside_a_complete_upload_is_ignored_then_swept() {
 fn start_stream(spool: &Spool, id: &Id, size: u64) {
     let mut r = Record::new(id, Protocol::Tus);
     r.size = Some(size);
-    spool.lock(id).unwrap().create(&r).unwrap();
+    spool.lock(id).unwrap().create(&mut r.clone()).unwrap();
 }
 
 fn received(spool: &Spool, id: &Id) -> u64 {
