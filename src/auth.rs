@@ -27,7 +27,9 @@ use sha2::Sha256;
 /// The claims upspool reads; others are ignored.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
-    /// Expiry, Unix seconds (required).
+    /// Expiry, Unix seconds (required: jsonwebtoken checks it is there
+    /// before these claims are read).
+    #[serde(default)]
     pub exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,

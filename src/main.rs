@@ -251,13 +251,6 @@ fn run_serve(args: &[&str]) -> u8 {
         }
     };
     let local = listener.local_addr().ok();
-    if open_to_anyone && local.is_some_and(|a| !a.ip().is_loopback()) {
-        log::warn(format_args!(
-            "serving on a non-loopback address without auth_secret or hooks: anyone who \
-             can reach it can store files; set auth_secret (see the README, \
-             \"Authorization and hooks\")"
-        ));
-    }
     let addr = local.map(|a| a.to_string()).unwrap_or(listen);
     let _ = writeln!(
         io::stderr(),
@@ -265,6 +258,13 @@ fn run_serve(args: &[&str]) -> u8 {
         http::ENDPOINT,
         spool_dir.display()
     );
+    if open_to_anyone && local.is_some_and(|a| !a.ip().is_loopback()) {
+        log::warn(format_args!(
+            "serving on a non-loopback address without auth_secret or hooks: anyone who \
+             can reach it can store files; set auth_secret (see the README, \
+             \"Authorization and hooks\")"
+        ));
+    }
     let demo = demo::Demo::new(
         flags
             .get("--assets")
