@@ -391,10 +391,18 @@ fn auth_06_types_by_content(m: Mode) {
         415,
     );
     assert!(e.contains("text/html"), "{e}");
+    // Chunked: the first part already shows HTML, and is refused.
     let cid = "00000000-0000-4000-8000-000000000009";
     let part = HTML.len().div_ceil(2);
-    assert_eq!(sb.send(&with_token(fu_chunk(cid, "evil.png", HTML, part, 0), &t)).status, 200);
-    assert_fu_refusal(&sb.send(&with_token(fu_chunk(cid, "evil.png", HTML, part, 1), &t)), 415);
+    assert_fu_refusal(&sb.send(&with_token(fu_chunk(cid, "evil.png", HTML, part, 0), &t)), 415);
+    sb.assert_absent(cid);
+    // Plain text has no magic number: its first part decides nothing, the
+    // part that completes it is refused.
+    let text = b"just some words, no magic number at all, in two parts".to_vec();
+    let part = text.len().div_ceil(2);
+    assert_eq!(sb.send(&with_token(fu_chunk(cid, "words.png", &text, part, 0), &t)).status, 200);
+    let e = assert_fu_refusal(&sb.send(&with_token(fu_chunk(cid, "words.png", &text, part, 1), &t)), 415);
+    assert!(e.contains("text/plain"), "{e}");
     sb.assert_absent(cid);
     // FilePond whole and chunked.
     assert!(assert_text_refusal(&sb.send(&with_token(fp_process("evil.png", HTML), &t)), 415).contains("text/html"));
@@ -413,9 +421,14 @@ fn auth_06_types_by_content(m: Mode) {
     ));
     assert_text_refusal(&r, 415);
     sb.assert_absent(&fp);
-    // tus: refused when the last byte arrives.
-    let tid = tus_id(&sb.send(&with_token(tus_with_name(HTML.len(), "evil.png"), &t)));
+    // tus: refused by the first PATCH's bytes, and when the last byte
+    // of a text file arrives.
+    let tid = tus_id(&sb.send(&with_token(tus_with_name(HTML.len() + 10, "evil.png"), &t)));
     assert_text_refusal(&sb.send(&with_token(tus_patch(&tid, 0, HTML), &t)), 415);
+    sb.assert_absent(&tid);
+    let tid = tus_id(&sb.send(&with_token(tus_with_name(text.len(), "words.png"), &t)));
+    assert_eq!(sb.send(&with_token(tus_patch(&tid, 0, &text[..10]), &t)).status, 204);
+    assert_text_refusal(&sb.send(&with_token(tus_patch(&tid, 10, &text[10..]), &t)), 415);
     sb.assert_absent(&tid);
     assert_eq!(spool_entries(&sb), before);
     // A token narrows further: images only.

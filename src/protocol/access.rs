@@ -53,6 +53,13 @@ fn type_matches(pattern: &str, media_type: &str) -> bool {
     }
 }
 
+fn refused_type(found: &str, allowed: &str) -> Failure {
+    Failure::new(
+        Kind::TypeRefused,
+        format!("The file's content is {found}, which is not accepted here (allowed: {allowed})."),
+    )
+}
+
 /// What the spool asks of a request (see the module).
 pub(crate) struct RequestGate {
     config: Arc<Config>,
@@ -116,16 +123,30 @@ impl Gate for RequestGate {
         if self.checks_types() {
             let found = sniff(head);
             if let Some(allowed) = self.types_refused(&found) {
-                return Err(Box::new(Failure::new(
-                    Kind::TypeRefused,
-                    format!("The file's content is {found}, which is not accepted here (allowed: {allowed})."),
-                )));
+                return Err(Box::new(refused_type(&found, &allowed)));
             }
             // What the bytes are, not what the client said, is what
             // restore and download serve.
             record.media_type = Some(found);
         }
         Ok(())
+    }
+
+    fn first_bytes(&self, head: &[u8]) -> Result<(), Refusal> {
+        if !self.checks_types() {
+            return Ok(());
+        }
+        // Only a type the bytes name for sure (a magic number), or a head
+        // as long as the one completion will look at, decides this early.
+        let found = match infer::get(head) {
+            Some(t) => t.mime_type().to_owned(),
+            None if head.len() >= crate::spool::HEAD_BYTES => sniff(head),
+            None => return Ok(()),
+        };
+        match self.types_refused(&found) {
+            Some(allowed) => Err(Box::new(refused_type(&found, &allowed))),
+            None => Ok(()),
+        }
     }
 
     fn completed(&self, spool: &Spool, record: &Record) -> Result<(), SpoolError> {

@@ -371,6 +371,9 @@ impl Spool {
         let written = copy_bounded(src, &file, offset, max, None)?;
         file.sync_data()
             .map_err(SpoolError::io("store upload data"))?;
+        if offset == 0 {
+            self.check_first_bytes(id)?;
+        }
         Ok(Some(written))
     }
 
@@ -445,6 +448,25 @@ impl Spool {
         Ok(out)
     }
 
+    /// Lets the gate, if any, look at an incoming upload's first bytes
+    /// once they are stored; an upload it refuses is removed here.
+    fn check_first_bytes(&self, id: &Id) -> Result<(), SpoolError> {
+        let Some(gate) = self.gate() else {
+            return Ok(());
+        };
+        let head = match read_head(&self.data_path(INCOMING, id)) {
+            Ok(head) => head,
+            // Completed (and checked) or removed meanwhile.
+            Err(e) if missing(&e) => return Ok(()),
+            Err(e) => return Err(SpoolError::io("read upload data")(e)),
+        };
+        if let Err(why) = gate.first_bytes(&head) {
+            self.lock(id)?.remove()?;
+            return Err(SpoolError::Refused(why));
+        }
+        Ok(())
+    }
+
     /// Lets the gate, if any, check an upload about to become complete:
     /// reads its first bytes from `data`. A refusal is returned as
     /// [`SpoolError::Refused`]; the caller removes what it refused.
@@ -452,22 +474,10 @@ impl Spool {
         let Some(gate) = self.gate() else {
             return Ok(());
         };
-        let file = open_nofollow(data).map_err(SpoolError::io("read upload data"))?;
-        let len = file
-            .metadata()
+        let head = read_head(data).map_err(SpoolError::io("read upload data"))?;
+        let len = fs::symlink_metadata(data)
             .map_err(SpoolError::io("read upload data"))?
             .len();
-        let mut head = vec![0u8; HEAD_BYTES.min(len as usize)];
-        let mut got = 0;
-        while got < head.len() {
-            match file.read_at(&mut head[got..], got as u64) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(SpoolError::io("read upload data")(e)),
-            }
-        }
-        head.truncate(got);
         let len = record.size.unwrap_or(len).min(len);
         gate.completing(record, &head, len)
             .map_err(SpoolError::Refused)
@@ -1009,6 +1019,14 @@ fn open_data_for_writing(path: &Path) -> io::Result<File> {
         .write(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
+}
+
+/// The first [`HEAD_BYTES`] of a file (fewer if it is shorter).
+fn read_head(path: &Path) -> io::Result<Vec<u8>> {
+    let file = open_nofollow(path)?;
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    file.take(HEAD_BYTES as u64).read_to_end(&mut head)?;
+    Ok(head)
 }
 
 fn open_nofollow(path: &Path) -> io::Result<File> {

@@ -100,6 +100,24 @@ impl Writer<'_> {
         src: &mut dyn Read,
         record_progress: bool,
     ) -> Result<(Written, u64), (WriteError, u64)> {
+        let appended = self.append_unchecked(offset, max, src, record_progress);
+        // The first bytes may already show an upload that is refused.
+        if offset == 0
+            && let Ok((_, recorded)) = &appended
+            && let Err(e) = self.spool.check_first_bytes(&self.id)
+        {
+            return Err((e.into(), *recorded));
+        }
+        appended
+    }
+
+    fn append_unchecked(
+        &self,
+        offset: u64,
+        max: u64,
+        src: &mut dyn Read,
+        record_progress: bool,
+    ) -> Result<(Written, u64), (WriteError, u64)> {
         if !record_progress {
             return copy_bounded(src, &self.file, offset, max, None)
                 .map(|w| (w, offset))
