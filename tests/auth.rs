@@ -511,3 +511,41 @@ fn serve_warns_when_open_to_the_network() {
     assert!(warned(&[], "0.0.0.0:0"));
     assert!(!warned(&[(AUTH, SECRET)], "0.0.0.0:0"));
 }
+
+/// The README's token-minting snippets (PHP, Python, Node) mint tokens
+/// upspool accepts, with the `sub` they set. PHP runs where `php` is
+/// installed (CI installs php-cli).
+#[test]
+fn readme_snippets_mint_accepted_tokens() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = |lang: &str, marker: &str| -> String {
+        readme
+            .split(&format!("```{lang}\n"))
+            .skip(1)
+            .map(|b| b.split("```").next().unwrap())
+            .find(|b| b.contains(marker))
+            .unwrap_or_else(|| panic!("no {lang} block with {marker}"))
+            .to_owned()
+    };
+    let runs: Vec<(&str, Vec<String>)> = vec![
+        ("python3", vec!["-c".into(), format!("user_id = 42\n{}\nprint(token)", block("python", "UPSPOOL_AUTH_SECRET"))]),
+        ("node", vec!["-e".into(), format!("const userId = 42;\n{}\nconsole.log(token);", block("js", "createHmac"))]),
+        ("php", vec!["-r".into(), format!("$userId = 42;\n{}\necho $token;", block("php", "hash_hmac").trim_start_matches("<?php"))]),
+    ];
+    let sb = sandbox(Mode::Cgi, &[]);
+    let mut ran = 0;
+    for (program, args) in runs {
+        let out = match std::process::Command::new(program).args(&args).env(AUTH, SECRET).output() {
+            Ok(o) => o,
+            Err(_) if program == "php" && std::env::var_os("CI").is_none() => continue,
+            Err(e) => panic!("{program}: {e}"),
+        };
+        assert!(out.status.success(), "{program}: {}", String::from_utf8_lossy(&out.stderr));
+        let t = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        let r = sb.send(&with_token(fp_process("a.txt", b"hello"), &t));
+        assert_eq!(r.status, 201, "{program}'s token: {}", r.text());
+        assert_eq!(sb.info(&r.text()).unwrap()["sub"], "42", "{program}");
+        ran += 1;
+    }
+    assert!(ran >= 2);
+}
