@@ -81,6 +81,7 @@ impl Handler {
     }
 
     fn dispatch(&self, mut request: Request<'_>) -> Response {
+        request.body = Box::new(Counted(request.body));
         let query = Params::parse(request.query.as_bytes());
         let form = read_small_form(&mut request);
         let action = route::route(&route::Head {
@@ -92,13 +93,17 @@ impl Handler {
         });
         // A multipart form's owner is known only from its parts: it is
         // authorized once `dispatch_form` has read that far.
-        if !self.needs_scope() || matches!(action, Action::Form { .. }) {
-            return self.act(action, query, request);
-        }
-        match self.authorize(&action, &request.headers, &query) {
-            Ok(claims) => self.for_request(claims, &request.headers).act(action, query, request),
-            Err(failure) => unauthorized(render_for(&action, &request.headers, failure)),
-        }
+        let (protocol, name) = action.labels();
+        let response = if !self.needs_scope() || matches!(action, Action::Form { .. }) {
+            self.act(action, query, request)
+        } else {
+            match self.authorize(&action, &request.headers, &query) {
+                Ok(claims) => self.for_request(claims, &request.headers).act(action, query, request),
+                Err(failure) => unauthorized(render_for(&action, &request.headers, failure)),
+            }
+        };
+        crate::metrics::request(protocol, name, response.status.as_u16());
+        response
     }
 
     /// Runs the routed action.
@@ -209,6 +214,17 @@ impl Handler {
             Ok(_) => {}
             Err(e) => log::warn(format_args!("spool sweep failed: {e}")),
         }
+    }
+}
+
+/// A request body that counts what is read of it (metrics).
+struct Counted<'a>(Box<dyn Read + Send + 'a>);
+
+impl Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        crate::metrics::bytes_received(n as u64);
+        Ok(n)
     }
 }
 

@@ -27,6 +27,36 @@ pub(crate) enum Action {
     MethodNotAllowed,
 }
 
+impl Action {
+    /// The protocol and action a request is counted under (metrics).
+    pub(crate) fn labels(&self) -> (&'static str, &'static str) {
+        match self {
+            Action::Options => ("cors", "preflight"),
+            Action::FineUploader(Fu::Done) => ("fine-uploader", "done"),
+            Action::FineUploader(Fu::Delete(_)) => ("fine-uploader", "delete"),
+            Action::FineUploader(Fu::Session) => ("fine-uploader", "session"),
+            Action::FineUploader(Fu::UploadRaw) => ("fine-uploader", "upload"),
+            Action::Form { errors: Owner::FineUploader } => ("fine-uploader", "upload"),
+            Action::Form { errors: Owner::FilePond } => ("filepond", "process"),
+            Action::FilePond(Fp::PostWithoutForm) => ("filepond", "process"),
+            Action::FilePond(Fp::Patch) => ("filepond", "patch"),
+            Action::FilePond(Fp::Offset(_)) => ("filepond", "offset"),
+            Action::FilePond(Fp::Revert) => ("filepond", "revert"),
+            Action::FilePond(Fp::Restore(_)) => ("filepond", "restore"),
+            Action::FilePond(Fp::Load(_)) => ("filepond", "load"),
+            Action::FilePond(Fp::Fetch { .. }) => ("filepond", "fetch"),
+            Action::FilePond(_) => ("filepond", "other"),
+            Action::Tus(Tus::Create) => ("tus", "create"),
+            Action::Tus(Tus::Offset(_)) => ("tus", "offset"),
+            Action::Tus(Tus::Append(_)) => ("tus", "append"),
+            Action::Tus(Tus::Terminate(_)) => ("tus", "terminate"),
+            Action::Tus(Tus::Download(_)) => ("tus", "download"),
+            Action::Tus(Tus::MethodNotAllowed) => ("tus", "other"),
+            Action::MethodNotAllowed => ("filepond", "other"),
+        }
+    }
+}
+
 /// Fine Uploader's actions (fine-uploader.md Part B).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Fu {
