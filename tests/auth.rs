@@ -460,7 +460,41 @@ fn auth_08_open_server_checks_types(m: Mode) {
     assert_text_refusal(&sb.send(&fp_process("x.png", HTML)), 415);
 }
 
+/// tus concatenation under `allowed_types` (tus-js-client's
+/// `parallelUploads`): the pieces are not checked — the second piece of a
+/// PNG is not a PNG —, the final upload is; a final that is HTML is
+/// refused and nothing of it is kept.
+fn auth_09_types_check_the_final_upload_not_its_pieces(m: Mode) {
+    let sb = sandbox(m, &[("UPSPOOL_ALLOWED_TYPES", "image/png")]);
+    let t = alice();
+    let script = match m {
+        Mode::Http => "/upload",
+        _ => SCRIPT,
+    };
+    let partial = |data: &[u8]| {
+        let id = tus_id(&sb.send(&with_token(tus_create(data.len()).header("Upload-Concat", "partial"), &t)));
+        let r = sb.send(&with_token(tus_patch(&id, 0, data).header("Upload-Concat", "partial"), &t));
+        assert_eq!(r.status, 204, "{}", r.text());
+        id
+    };
+    let concat = |ids: &[String]| {
+        let list: Vec<String> = ids.iter().map(|id| format!("{script}/{id}")).collect();
+        sb.send(&with_token(tus("POST").header("Upload-Concat", format!("final;{}", list.join(" "))), &t))
+    };
+    let (a, b) = PNG.split_at(20);
+    let ids = [partial(a), partial(b)];
+    let r = concat(&ids);
+    let id = tus_id(&r);
+    assert_eq!(sb.info(&id).unwrap()["type"], "image/png");
+    assert_eq!(sb.claim(&id), PNG);
+    let (a, b) = HTML.split_at(20);
+    let ids = [partial(a), partial(b)];
+    assert_text_refusal(&concat(&ids), 415);
+    assert!(spool_entries(&sb).iter().all(|n| !n.ends_with(".json") || ids.iter().any(|i| n.starts_with(i.as_str()))), "{:?}", spool_entries(&sb));
+}
+
 in_every_mode!(
+    auth_09_types_check_the_final_upload_not_its_pieces,
     auth_01_no_token,
     auth_02_bad_tokens,
     auth_03_carriers_and_sub,

@@ -111,6 +111,9 @@ impl Gate for RequestGate {
     }
 
     fn completing(&self, record: &mut Record, head: &[u8], len: u64) -> Result<(), Refusal> {
+        if record.partial {
+            return Ok(());
+        }
         if len < self.config.min_size {
             return Err(Box::new(Failure::new(
                 Kind::TooSmall,
@@ -132,8 +135,10 @@ impl Gate for RequestGate {
         Ok(())
     }
 
-    fn first_bytes(&self, head: &[u8]) -> Result<(), Refusal> {
-        if !self.checks_types() {
+    fn first_bytes(&self, record: &Record, head: &[u8]) -> Result<(), Refusal> {
+        // A tus partial upload is a piece of a file: the final upload made
+        // of the pieces is what is checked.
+        if !self.checks_types() || record.partial {
             return Ok(());
         }
         // Only a type the bytes name for sure (a magic number), or a head
@@ -150,6 +155,11 @@ impl Gate for RequestGate {
     }
 
     fn completed(&self, spool: &Spool, record: &Record) -> Result<(), SpoolError> {
+        // A partial is not a file the application can take; its final
+        // upload gets the event.
+        if record.partial {
+            return Ok(());
+        }
         crate::hooks::post(spool, &self.config, HookEvent::PostFinish, record, &self.forwarded)
     }
 }

@@ -33,7 +33,7 @@ pub trait Gate: Send + Sync {
     fn completing(&self, record: &mut Record, head: &[u8], len: u64) -> Result<(), Refusal>;
     /// The first bytes of an upload have arrived (a chunk at offset 0):
     /// may refuse it already when they show what it is, which removes it.
-    fn first_bytes(&self, head: &[u8]) -> Result<(), Refusal>;
+    fn first_bytes(&self, record: &Record, head: &[u8]) -> Result<(), Refusal>;
     /// The upload is complete, under its lock, before the request is
     /// answered.
     fn completed(&self, spool: &Spool, record: &Record) -> Result<(), SpoolError>;

@@ -454,13 +454,16 @@ impl Spool {
         let Some(gate) = self.gate() else {
             return Ok(());
         };
+        // Completed (and checked) or removed meanwhile: nothing to do.
+        let Some(record) = self.read_record(INCOMING, id)? else {
+            return Ok(());
+        };
         let head = match read_head(&self.data_path(INCOMING, id)) {
             Ok(head) => head,
-            // Completed (and checked) or removed meanwhile.
             Err(e) if missing(&e) => return Ok(()),
             Err(e) => return Err(SpoolError::io("read upload data")(e)),
         };
-        if let Err(why) = gate.first_bytes(&head) {
+        if let Err(why) = gate.first_bytes(&record, &head) {
             self.lock(id)?.remove()?;
             return Err(SpoolError::Refused(why));
         }
