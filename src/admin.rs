@@ -91,12 +91,17 @@ pub fn token(config: &Config, args: &[&str]) -> Result<String, Failed> {
         match *flag {
             "--sub" => claims.sub = Some(value.to_string()),
             "--ttl" => {
-                ttl = crate::config::parse_duration(value)
-                    .ok_or_else(|| Failed(format!("--ttl: `{value}` is not a duration (like 90s, 1h, 2d)")))?
+                ttl = crate::config::parse_duration(value).ok_or_else(|| {
+                    Failed(format!(
+                        "--ttl: `{value}` is not a duration (like 90s, 1h, 2d)"
+                    ))
+                })?
             }
             "--max-size" => {
                 claims.max_size = Some(crate::config::parse_size(value).ok_or_else(|| {
-                    Failed(format!("--max-size: `{value}` is not a size (like 1000, 512K, 10G)"))
+                    Failed(format!(
+                        "--max-size: `{value}` is not a size (like 1000, 512K, 10G)"
+                    ))
                 })?)
             }
             "--allowed-extensions" => claims.allowed_extensions = Some(list(value)),

@@ -236,12 +236,26 @@ mod tests {
 
     #[test]
     fn refusals() {
-        let t = mint(SECRET, &Claims { exp: now() + 60, ..Default::default() }).unwrap();
+        let t = mint(
+            SECRET,
+            &Claims {
+                exp: now() + 60,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert!(matches!(
             verify("another-secret-of-at-least-32-bytes!", &t),
             Err(TokenError::Invalid(_))
         ));
-        let t = mint(SECRET, &Claims { exp: now() - 1, ..Default::default() }).unwrap();
+        let t = mint(
+            SECRET,
+            &Claims {
+                exp: now() - 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(verify(SECRET, &t), Err(TokenError::Expired));
         assert!(verify(SECRET, "not.a.token").is_err());
         // alg none, unsigned.
@@ -271,7 +285,10 @@ mod tests {
             Err(TokenError::Invalid(_))
         ));
         assert!(matches!(
-            verify(SECRET, &sign(&format!(r#"{{"exp":{},"max_size":"big"}}"#, now() + 9))),
+            verify(
+                SECRET,
+                &sign(&format!(r#"{{"exp":{},"max_size":"big"}}"#, now() + 9))
+            ),
             Err(TokenError::Invalid(_))
         ));
         assert!(verify(SECRET, &sign(&format!(r#"{{"exp":{}}}"#, now() + 9))).is_ok());

@@ -645,7 +645,9 @@ impl Value {
             _ => match self.string(src)?.trim() {
                 "true" | "1" | "yes" => Ok(true),
                 "false" | "0" | "no" | "" => Ok(false),
-                other => Err(ConfigError(format!("{src}: `{other}` is not true or false"))),
+                other => Err(ConfigError(format!(
+                    "{src}: `{other}` is not true or false"
+                ))),
             },
         }
     }
@@ -779,7 +781,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.auth_secret.as_deref(), Some(secret));
         assert_eq!(c.hook_command, Some(PathBuf::from("/etc/hooks/on-event")));
-        assert_eq!(c.hook_events, vec![HookEvent::PostFinish, HookEvent::PreCreate]);
+        assert_eq!(
+            c.hook_events,
+            vec![HookEvent::PostFinish, HookEvent::PreCreate]
+        );
         assert_eq!(c.hook_forward_headers, vec!["cookie", "x-csrf"]);
         assert_eq!(c.allowed_types, vec!["image/*", "application/pdf"]);
         assert_eq!(c.hook_timeout, Duration::from_secs(2));

@@ -9,8 +9,8 @@
 #![deny(unsafe_code)]
 
 pub mod admin;
-pub(crate) mod auth;
 pub(crate) mod allow;
+pub(crate) mod auth;
 pub mod config;
 pub mod demo;
 pub(crate) mod files;

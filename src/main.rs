@@ -233,9 +233,8 @@ fn run_serve(args: &[&str]) -> u8 {
             16
         });
     let spool_dir = config.spool_dir.clone();
-    let open_to_anyone = config.auth_secret.is_none()
-        && config.hook_command.is_none()
-        && config.hook_url.is_none();
+    let open_to_anyone =
+        config.auth_secret.is_none() && config.hook_command.is_none() && config.hook_url.is_none();
     let handler = match Handler::new(config) {
         Ok(h) => Arc::new(h) as Arc<dyn Service>,
         Err(e) => {

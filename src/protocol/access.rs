@@ -160,7 +160,13 @@ impl Gate for RequestGate {
         if record.partial {
             return Ok(());
         }
-        crate::hooks::post(spool, &self.config, HookEvent::PostFinish, record, &self.forwarded)
+        crate::hooks::post(
+            spool,
+            &self.config,
+            HookEvent::PostFinish,
+            record,
+            &self.forwarded,
+        )
     }
 }
 
@@ -253,7 +259,11 @@ impl Handler {
     /// The extensions this request may store, for messages (empty: any).
     pub(crate) fn allowed_extensions(&self) -> Vec<String> {
         let server = &self.config.allowed_extensions;
-        match self.claims.as_ref().and_then(|c| c.allowed_extensions.as_ref()) {
+        match self
+            .claims
+            .as_ref()
+            .and_then(|c| c.allowed_extensions.as_ref())
+        {
             None => server.clone(),
             Some(token) => token
                 .iter()

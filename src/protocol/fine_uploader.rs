@@ -226,7 +226,7 @@ enum Stored {
     /// The part was already recorded; its bytes were read and discarded.
     Duplicate(Id),
     /// The id already holds this upload, complete; nothing was written.
-    Complete(Record),
+    Complete(Box<Record>),
 }
 
 /// What the file part of a form turned into.
@@ -444,7 +444,7 @@ fn store_chunk(
                     .as_ref()
                     .is_none_or(|p| p.total == chunk.total_parts);
                 if record.size == Some(chunk.total_size) && same_parts {
-                    return Ok(Stored::Complete(record));
+                    return Ok(Stored::Complete(Box::new(record)));
                 }
                 return Err(Failure::new(
                     Kind::Taken,
@@ -479,7 +479,9 @@ fn store_chunk(
         Some(_) => Ok(Stored::Written(id, chunk)),
         // Completed or deleted meanwhile by another request.
         None => match h.spool.lookup(&id).map_err(Failure::from)? {
-            Entry::Complete(r) if r.size == Some(chunk.total_size) => Ok(Stored::Complete(r)),
+            Entry::Complete(r) if r.size == Some(chunk.total_size) => {
+                Ok(Stored::Complete(Box::new(r)))
+            }
             _ => Err(reset(
                 "the upload was removed while this part arrived; start again",
             )),

@@ -98,7 +98,9 @@ impl Handler {
             self.act(action, query, request)
         } else {
             match self.authorize(&action, &request.headers, &query) {
-                Ok(claims) => self.for_request(claims, &request.headers).act(action, query, request),
+                Ok(claims) => self
+                    .for_request(claims, &request.headers)
+                    .act(action, query, request),
                 Err(failure) => unauthorized(render_for(&action, &request.headers, failure)),
             }
         };

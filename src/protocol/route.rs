@@ -36,8 +36,12 @@ impl Action {
             Action::FineUploader(Fu::Delete(_)) => ("fine-uploader", "delete"),
             Action::FineUploader(Fu::Session) => ("fine-uploader", "session"),
             Action::FineUploader(Fu::UploadRaw) => ("fine-uploader", "upload"),
-            Action::Form { errors: Owner::FineUploader } => ("fine-uploader", "upload"),
-            Action::Form { errors: Owner::FilePond } => ("filepond", "process"),
+            Action::Form {
+                errors: Owner::FineUploader,
+            } => ("fine-uploader", "upload"),
+            Action::Form {
+                errors: Owner::FilePond,
+            } => ("filepond", "process"),
             Action::FilePond(Fp::PostWithoutForm) => ("filepond", "process"),
             Action::FilePond(Fp::Patch) => ("filepond", "patch"),
             Action::FilePond(Fp::Offset(_)) => ("filepond", "offset"),
